@@ -1,0 +1,68 @@
+"""Shared fixtures: the suite is parametrised over (framework, model) from the registry.
+
+Tests run model by model (see `pytest_collection_modifyitems`), so a small cache of built models
+serves every test of one model and is dropped before the next one is built.
+"""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+import zoo
+
+FRAMEWORKS = ("torch", "tf", "mxnet")
+MODELS = zoo.list_models()
+# Height and width of the cheap forward/backward checks, where the architecture allows it.
+SMALL_SIZE = 32
+
+
+def framework_params(frameworks=FRAMEWORKS):
+    return [pytest.param(fw, marks=getattr(pytest.mark, fw), id=fw) for fw in frameworks]
+
+
+def small_size(name: str) -> int:
+    signature = zoo.get_spec(name).signature()
+    return signature.fixed_size or max(signature.min_size, SMALL_SIZE)
+
+
+def random_images(name: str, batch: int = 2, seed: int = 0, size: int | None = None) -> np.ndarray:
+    spec = zoo.get_spec(name)
+    size = size or small_size(name)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch, spec.in_channels, size, size)).astype(np.float32)
+
+
+class ModelCache:
+    """Keeps the models of the model under test; building another model drops the previous ones."""
+
+    def __init__(self) -> None:
+        self.owner: tuple | None = None
+        self.models: dict[tuple, object] = {}
+
+    def get(self, framework: str, name: str, variant: str = "canonical", **kwargs):
+        if self.owner != (framework, name):
+            self.models.clear()
+            gc.collect()
+            self.owner = (framework, name)
+        key = (variant, tuple(sorted(kwargs.items())))
+        if key not in self.models:
+            self.models[key] = zoo.create_model(name, framework, **kwargs)
+        return self.models[key]
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> ModelCache:
+    return ModelCache()
+
+
+def pytest_collection_modifyitems(config, items):
+    # Model-major order keeps every built model in the cache for all of its tests.
+    def key(item):
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        return (params.get("framework", ""), params.get("name", ""))
+
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (key(item), order[id(item)]))

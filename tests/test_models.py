@@ -1,0 +1,104 @@
+"""Every registered model in every framework: counts, shapes, gradients, weight files, input errors,
+and equality with the PyTorch model on the same random weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo
+from conftest import MODELS, framework_params, random_images, small_size
+
+NUM_CLASSES = 7  # not any model's default, so a head that ignores num_classes shows
+
+
+@pytest.fixture(params=framework_params())
+def framework(request):
+    return request.param
+
+
+@pytest.fixture(params=MODELS)
+def name(request):
+    return request.param
+
+
+def canonical(model_cache, framework, name):
+    return model_cache.get(framework, name)
+
+
+def small(model_cache, framework, name, variant="small"):
+    return model_cache.get(framework, name, variant, num_classes=NUM_CLASSES)
+
+
+def test_parameter_counts_match_spec(model_cache, framework, name):
+    spec = zoo.get_spec(name)
+    trainable, total = zoo.backend(framework).count_parameters(canonical(model_cache, framework, name))
+    assert (trainable, total) == (spec.params, spec.params_total)
+
+
+def test_output_shape_at_default_size(model_cache, framework, name):
+    spec = zoo.get_spec(name)
+    shape = zoo.backend(framework).infer_output_shape(canonical(model_cache, framework, name), (2, *spec.input_size))
+    assert tuple(shape) == (2, spec.num_classes)
+
+
+def test_forward_at_small_size(model_cache, framework, name):
+    model = small(model_cache, framework, name)
+    logits = zoo.backend(framework).predict(model, random_images(name))
+    assert logits.shape == (2, NUM_CLASSES)
+    assert np.isfinite(logits).all()
+
+
+def test_every_parameter_gets_a_finite_gradient(model_cache, framework, name):
+    model = small(model_cache, framework, name)
+    loss, grads = zoo.backend(framework).loss_gradients(model, random_images(name, seed=1), np.array([1, 3]))
+    assert np.isfinite(loss)
+    assert grads
+    missing = [k for k, g in grads.items() if g is None]
+    assert not missing, f"no gradient for {missing}"
+    bad = [k for k, g in grads.items() if not np.isfinite(g).all()]
+    assert not bad, f"non-finite gradient for {bad}"
+
+
+def test_weights_round_trip_through_a_file(model_cache, framework, name, tmp_path):
+    backend = zoo.backend(framework)
+    source = small(model_cache, framework, name)
+    reference = zoo.backend("torch").randomize(zoo.create_model(name, "torch", num_classes=NUM_CLASSES), seed=3)
+    backend.load_weights(source, zoo.backend("torch").export_weights(reference))
+    path = tmp_path / "weights.safetensors"
+    zoo.weights.save(path, backend.export_weights(source))
+    fresh = small(model_cache, framework, name, variant="fresh")
+    backend.load_weights(fresh, zoo.weights.load(path))
+    images = random_images(name, seed=2)
+    np.testing.assert_array_equal(backend.predict(fresh, images), backend.predict(source, images))
+
+
+@pytest.mark.parametrize("framework", framework_params(("tf", "mxnet")))
+def test_matches_pytorch_on_random_weights(model_cache, framework, name):
+    torch_backend, backend = zoo.backend("torch"), zoo.backend(framework)
+    reference = torch_backend.randomize(zoo.create_model(name, "torch", num_classes=NUM_CLASSES), seed=4)
+    model = small(model_cache, framework, name)
+    backend.load_weights(model, torch_backend.export_weights(reference))
+    images = random_images(name, batch=4, seed=5)
+    expected = torch_backend.predict(reference, images)
+    got = backend.predict(model, images)
+    relative_error = np.linalg.norm(got - expected) / np.linalg.norm(expected)
+    assert relative_error <= 1e-4
+    np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
+
+
+def test_wrong_channel_count_is_a_clear_error(model_cache, framework, name):
+    spec = zoo.get_spec(name)
+    images = random_images(name)
+    wrong = np.concatenate([images, images[:, :1]], axis=1)  # one channel too many
+    with pytest.raises(zoo.InputShapeError, match=f"expected {spec.in_channels} input channels"):
+        zoo.backend(framework).predict(small(model_cache, framework, name), wrong)
+
+
+def test_too_small_image_is_a_clear_error(model_cache, framework, name):
+    signature = zoo.get_spec(name).signature()
+    size = signature.fixed_size - 1 if signature.fixed_size else signature.min_size - 1
+    if size < 1:
+        size = 0
+    images = random_images(name, size=max(size, 1))[:, :, :size, :size]
+    with pytest.raises(zoo.InputShapeError):
+        zoo.backend(framework).predict(small(model_cache, framework, name), images)

@@ -1,0 +1,33 @@
+"""Classic CNN Zoo: classic convolutional networks in PyTorch, TensorFlow/Keras and MXNet Gluon.
+
+    >>> import zoo
+    >>> zoo.list_models("resnet*")
+    >>> model = zoo.create_model("resnet50", framework="tf", num_classes=10)
+    >>> zoo.get_spec("resnet50").params
+"""
+from . import weights
+from .errors import (
+    FrameworkUnavailableError,
+    InputShapeError,
+    UnknownModelError,
+    WeightFileError,
+    WeightMismatchError,
+    ZooError,
+)
+from .inputs import InputSignature
+from .registry import (
+    FRAMEWORKS,
+    FamilyConfig,
+    ModelSpec,
+    available_frameworks,
+    backend,
+    create_model,
+    get_spec,
+    list_models,
+)
+
+__all__ = [
+    "FRAMEWORKS", "FamilyConfig", "FrameworkUnavailableError", "InputShapeError", "InputSignature",
+    "ModelSpec", "UnknownModelError", "WeightFileError", "WeightMismatchError", "ZooError",
+    "available_frameworks", "backend", "create_model", "get_spec", "list_models", "weights",
+]

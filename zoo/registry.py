@@ -1,0 +1,185 @@
+"""The model registry: every model is one `ModelSpec`, built by any framework from the same data."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import FrameworkUnavailableError, UnknownModelError
+from .inputs import InputSignature
+
+
+def check_positive(name: str, value: float, *, integer: bool = False) -> None:
+    kind = "a positive integer" if integer else "a positive number"
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def check_probability(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    """Base of every family's configuration: plain data, validated when it is made.
+
+    Families override `validate`, and `min_input_size` / `fixed_input_size` where their
+    architecture bounds the input.
+    """
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        pass
+
+    def min_input_size(self) -> int:
+        return 1
+
+    def fixed_input_size(self) -> int | None:
+        return None
+
+    def knobs(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model: its family's configuration and the reference figures it must meet.
+
+    `params` counts trainable parameters, `params_total` all state including BatchNorm running
+    statistics, both for the canonical configuration (`num_classes` classes, `input_size` input).
+    """
+
+    name: str
+    family: str
+    config: FamilyConfig
+    input_size: tuple[int, int, int]
+    params: int
+    params_total: int
+    source: str
+    paper: str
+    num_classes: int = 1000
+    notes: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def in_channels(self) -> int:
+        return self.input_size[0]
+
+    def configure(self, **overrides: Any) -> FamilyConfig:
+        """The spec's configuration with `overrides` applied and validated."""
+        unknown = sorted(set(overrides) - set(self.config.knobs()))
+        if unknown:
+            raise TypeError(
+                f"{self.name} has no option {', '.join(map(repr, unknown))}; "
+                f"its {self.family} options are: {', '.join(self.config.knobs())}"
+            )
+        return dataclasses.replace(self.config, **overrides) if overrides else self.config
+
+    def signature(self, config: FamilyConfig | None = None, in_channels: int | None = None) -> InputSignature:
+        config = self.config if config is None else config
+        return InputSignature(
+            in_channels=self.in_channels if in_channels is None else in_channels,
+            min_size=config.min_input_size(),
+            fixed_size=config.fixed_input_size(),
+        )
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_specs_loaded() -> None:
+    from . import specs  # noqa: F401  (registers every family on import)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style `pattern`, in registration order."""
+    _ensure_specs_loaded()
+    return [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
+
+
+def get_spec(name: str) -> ModelSpec:
+    _ensure_specs_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}{hint} (zoo.list_models() lists all {len(_REGISTRY)})"
+        ) from None
+
+
+# framework name -> (backend package, package it needs, how to install it)
+FRAMEWORKS: dict[str, tuple[str, str, str]] = {
+    "torch": ("zoo_torch", "torch", "pip install 'classic-cnn-zoo[torch]'  (torch==2.13.0)"),
+    "tf": ("zoo_tf", "tensorflow", "pip install 'classic-cnn-zoo[tf]'  (tensorflow-cpu==2.21.0, or tensorflow on GPU)"),
+    "mxnet": ("zoo_mxnet", "mxnet", "pip install 'classic-cnn-zoo[mxnet]'  (mxnet==1.9.1)"),
+}
+
+
+def backend(framework: str):
+    """The backend package (`zoo_torch`, `zoo_tf` or `zoo_mxnet`) of `framework`, imported."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
+    package, needs, install = FRAMEWORKS[framework]
+    try:
+        return importlib.import_module(package)
+    except ImportError as error:
+        missing = getattr(error, "name", None)
+        if missing and missing.split(".")[0] in {needs, "keras"}:
+            raise FrameworkUnavailableError(
+                f"framework {framework!r} needs {needs}, which is not installed here; install it with: {install}"
+            ) from error
+        raise
+
+
+def available_frameworks() -> list[str]:
+    """Frameworks whose backend imports here."""
+    found = []
+    for framework in FRAMEWORKS:
+        try:
+            backend(framework)
+        except FrameworkUnavailableError:
+            continue
+        found.append(framework)
+    return found
+
+
+def create_model(name: str, framework: str = "torch", *, num_classes: int | None = None,
+                 in_channels: int | None = None, **overrides: Any):
+    """Build registered model `name` in `framework` ("torch", "tf" or "mxnet").
+
+    `overrides` are the family's knobs (see `get_spec(name).config`), e.g. `width_mult=0.5`.
+    The model comes back ready to call: inputs NCHW for torch and mxnet, NHWC for tf.
+    """
+    spec = get_spec(name)
+    framework_backend = backend(framework)
+    num_classes = spec.num_classes if num_classes is None else num_classes
+    in_channels = spec.in_channels if in_channels is None else in_channels
+    check_positive("num_classes", num_classes, integer=True)
+    check_positive("in_channels", in_channels, integer=True)
+    config = spec.configure(**overrides)
+    return framework_backend.build_model(
+        spec, config, num_classes=num_classes, in_channels=in_channels,
+        signature=spec.signature(config, in_channels),
+    )

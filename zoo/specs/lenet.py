@@ -1,0 +1,57 @@
+"""LeNet-5 (LeCun et al., 1998): two convolution + subsampling stages, then three dense layers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arith import conv_out
+from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, register
+
+
+@dataclass(frozen=True)
+class LeNetConfig(FamilyConfig):
+    channels: tuple[int, int] = (6, 16)
+    hidden: tuple[int, ...] = (120, 84)
+    kernel_size: int = 5
+    # padding=2 keeps 28x28 digits at full size through the first convolution (d2l's LeNet on MNIST).
+    padding: int = 0
+    # The dense head is sized for one input size, so the network takes only that size.
+    image_size: int = 32
+    activation: str = "tanh"
+    pooling: str = "avg"
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        for value in (*self.channels, *self.hidden, self.kernel_size, self.image_size):
+            check_positive("LeNet widths, kernel_size and image_size", value, integer=True)
+        if self.padding < 0:
+            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        check_choice("activation", self.activation, ("tanh", "sigmoid", "relu"))
+        check_choice("pooling", self.pooling, ("avg", "max"))
+        if self.feature_size() < 1:
+            raise ValueError(
+                f"image_size {self.image_size} is too small for LeNet with kernel {self.kernel_size} "
+                f"and padding {self.padding}: the second stage's feature map would be empty"
+            )
+
+    def feature_size(self) -> int:
+        """Height (= width) of the last feature map, which the first dense layer flattens."""
+        size = conv_out(self.image_size, self.kernel_size, padding=self.padding) // 2
+        return conv_out(size, self.kernel_size) // 2
+
+    def fixed_input_size(self) -> int:
+        return self.image_size
+
+
+PAPER = "Gradient-Based Learning Applied to Document Recognition (LeCun, Bottou, Bengio, Haffner, 1998)"
+
+register(ModelSpec(
+    name="lenet5",
+    family="lenet",
+    config=LeNetConfig(),
+    input_size=(1, 32, 32),
+    num_classes=10,
+    params=61_706,
+    params_total=61_706,
+    source="LeCun et al. 1998, LeNet-5 with its C5 layer as a dense 400->120 layer (d2l.ai 7.6)",
+    paper=PAPER,
+))

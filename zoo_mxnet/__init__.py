@@ -1,0 +1,98 @@
+"""The MXNet Gluon zoo: `zoo.create_model(name, framework="mxnet")` builds from here. Inputs are NCHW.
+
+Blocks mirror the PyTorch modules' structure and child names, so Gluon's structured parameter
+names are the canonical names once BatchNorm's gamma/beta are called weight/bias.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Mapping
+
+from . import _compat  # noqa: F401  (must run before mxnet is imported)
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+from zoo.inputs import InputSignature  # noqa: E402
+from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
+from zoo.weights import check_mapping  # noqa: E402
+
+FRAMEWORK = "mxnet"
+LAYOUT = "NCHW"
+_GLUON_TO_CANONICAL = {"gamma": "weight", "beta": "bias"}
+
+
+def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
+                signature: InputSignature) -> gluon.HybridBlock:
+    family = importlib.import_module(f"{__name__}.{spec.family}")
+    model = family.build(config, num_classes=num_classes, in_channels=in_channels)
+    model.initialize(mx.init.Xavier())
+    deferred = [name for name, p in model.collect_params().items() if p._deferred_init]
+    if deferred:
+        raise RuntimeError(f"{spec.name}: parameters left with unknown shapes: {', '.join(deferred)}")
+    model.zoo_name = spec.name
+    model.zoo_signature = signature
+    # Checked by a hook, once at the edge, so that `hybrid_forward` stays free of input asserts.
+    model.register_forward_pre_hook(_check_input)
+    return model
+
+
+def _check_input(block: gluon.Block, inputs: tuple) -> None:
+    if inputs and isinstance(inputs[0], mx.nd.NDArray):
+        block.zoo_signature.check(inputs[0].shape, LAYOUT)
+
+
+def canonical_parameters(model: gluon.Block) -> dict[str, gluon.Parameter]:
+    """Canonical name -> Gluon parameter."""
+    found = {}
+    for name, param in model._collect_params_with_prefix().items():
+        head, _, leaf = name.rpartition(".")
+        leaf = _GLUON_TO_CANONICAL.get(leaf, leaf)
+        found[f"{head}.{leaf}" if head else leaf] = param
+    return found
+
+
+def count_parameters(model: gluon.Block) -> tuple[int, int]:
+    """(trainable parameters, all parameters including BatchNorm running statistics)."""
+    params = list(model.collect_params().values())
+    trainable = sum(int(np.prod(p.shape)) for p in params if p.grad_req != "null")
+    total = sum(int(np.prod(p.shape)) for p in params)
+    return trainable, total
+
+
+def export_weights(model: gluon.Block) -> dict[str, np.ndarray]:
+    return {name: param.data().asnumpy().copy() for name, param in canonical_parameters(model).items()}
+
+
+def load_weights(model: gluon.Block, mapping: Mapping[str, np.ndarray]) -> None:
+    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    params = canonical_parameters(model)
+    check_mapping({name: tuple(p.shape) for name, p in params.items()}, mapping, getattr(model, "zoo_name", "model"))
+    for name, param in params.items():
+        param.set_data(mx.nd.array(np.asarray(mapping[name], dtype=np.float32)))
+
+
+def predict(model: gluon.Block, images: np.ndarray) -> np.ndarray:
+    """Logits for an NCHW float batch, in inference mode."""
+    return model(mx.nd.array(np.asarray(images, np.float32))).asnumpy()
+
+
+def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output shape for an NCHW input shape, inferred on the symbolic graph (no arithmetic is done)."""
+    model.zoo_signature.check(input_shape, LAYOUT)
+    _, out_shapes, _ = model(mx.sym.var("data")).infer_shape(data=tuple(input_shape))
+    return tuple(out_shapes[0])
+
+def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
+    params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
+    x = mx.nd.array(np.asarray(images, np.float32))
+    y = mx.nd.array(np.asarray(labels, np.float32))
+    with mx.autograd.record(train_mode=True):
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(model(x), y).mean()
+    loss.backward()
+    return float(loss.asscalar()), {name: p.grad().asnumpy().copy() for name, p in params.items()}
+
+
+__all__ = ["build_model", "canonical_parameters", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict"]

@@ -1,0 +1,99 @@
+"""The TensorFlow/Keras zoo: `zoo.create_model(name, framework="tf")` builds from here. Inputs are NHWC.
+
+Every layer that holds weights is named after the PyTorch module it mirrors (`features.0`,
+`layer1.0.conv1`), so the canonical weight names follow from the layer names alone.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Mapping
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo.inputs import InputSignature  # noqa: E402
+from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
+from zoo.weights import check_mapping  # noqa: E402
+
+from .weights import canonical_variables  # noqa: E402
+
+FRAMEWORK = "tf"
+LAYOUT = "NHWC"
+
+
+class ZooModel(keras.Model):
+    """A functional Keras model that checks its input once, at the edge, against the spec's signature."""
+
+    zoo_signature: InputSignature | None = None
+
+    def __call__(self, inputs, *args, **kwargs):
+        if self.zoo_signature is not None and hasattr(inputs, "shape"):
+            self.zoo_signature.check(tuple(inputs.shape), LAYOUT)
+        return super().__call__(inputs, *args, **kwargs)
+
+
+def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
+                signature: InputSignature) -> keras.Model:
+    family = importlib.import_module(f"{__name__}.{spec.family}")
+    size = signature.fixed_size
+    inputs = keras.Input(shape=(size, size, in_channels), name="images")
+    outputs = family.build(inputs, config, num_classes=num_classes)
+    model = ZooModel(inputs, outputs, name=spec.name)
+    model.zoo_signature = signature
+    return model
+
+
+def count_parameters(model: keras.Model) -> tuple[int, int]:
+    """(trainable parameters, all weights including BatchNorm moving statistics)."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = sum(int(np.prod(w.shape)) for w in model.weights)
+    return trainable, total
+
+
+def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
+    """The canonical mapping (PyTorch names and layouts) of a zoo Keras model."""
+    return {name: to_torch(variable.numpy()) for name, (variable, to_torch, _) in canonical_variables(model).items()}
+
+
+def load_weights(model: keras.Model, mapping: Mapping[str, np.ndarray]) -> None:
+    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    variables = canonical_variables(model)
+    expected = {name: to_torch(np.zeros(v.shape, np.float32)).shape for name, (v, to_torch, _) in variables.items()}
+    check_mapping(expected, mapping, model.name)
+    for name, (variable, _, from_torch) in variables.items():
+        variable.assign(from_torch(np.asarray(mapping[name], dtype=np.float32)))
+
+
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Logits for an NCHW float batch (transposed to NHWC here), in inference mode."""
+    nhwc = np.ascontiguousarray(np.transpose(np.asarray(images, np.float32), (0, 2, 3, 1)))
+    return np.asarray(model(tf.constant(nhwc), training=False))
+
+
+def infer_output_shape(model: keras.Model, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output shape for an NCHW input shape, traced symbolically (no arithmetic is done)."""
+    n, c, h, w = input_shape
+    model.zoo_signature.check((n, h, w, c), LAYOUT)
+    return tuple(model.compute_output_spec(keras.KerasTensor((n, h, w, c))).shape)
+
+def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
+    tensor, in PyTorch layout."""
+    nhwc = tf.constant(np.transpose(np.asarray(images, np.float32), (0, 2, 3, 1)))
+    trainable = {name: entry for name, entry in canonical_variables(model).items() if entry[0].trainable}
+    with tf.GradientTape() as tape:
+        logits = model(nhwc, training=True)
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            tf.constant(np.asarray(labels, np.int64)), logits, from_logits=True))
+    grads = tape.gradient(loss, [variable for variable, _, _ in trainable.values()])
+    return float(loss), {
+        name: (None if grad is None else to_torch(np.asarray(tf.convert_to_tensor(grad))))
+        for (name, (_, to_torch, _)), grad in zip(trainable.items(), grads)
+    }
+
+
+__all__ = ["ZooModel", "build_model", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict"]

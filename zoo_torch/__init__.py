@@ -1,0 +1,135 @@
+"""The PyTorch zoo: `zoo.create_model(name, framework="torch")` builds from here. Inputs are NCHW."""
+from __future__ import annotations
+
+import importlib
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.inputs import InputSignature
+from zoo.registry import FamilyConfig, ModelSpec
+from zoo.weights import check_mapping
+
+FRAMEWORK = "torch"
+LAYOUT = "NCHW"
+
+
+def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
+                signature: InputSignature) -> nn.Module:
+    family = importlib.import_module(f"{__name__}.{spec.family}")
+    model = family.build(config, num_classes=num_classes, in_channels=in_channels)
+    model.zoo_name = spec.name
+    model.zoo_signature = signature
+    # Checked by a hook, once at the edge, so that `forward` stays free of input asserts.
+    model.register_forward_pre_hook(_check_input)
+    return model
+
+
+def _check_input(model: nn.Module, args: tuple) -> None:
+    if args and isinstance(args[0], torch.Tensor):
+        model.zoo_signature.check(tuple(args[0].shape), LAYOUT)
+
+
+def _is_count_state(name: str, tensor: torch.Tensor) -> bool:
+    # `num_batches_tracked` is a step counter, not model state that Keras or Gluon keep.
+    return tensor.is_floating_point()
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable parameters, all state: parameters plus floating buffers such as BatchNorm statistics)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    total += sum(b.numel() for name, b in model.named_buffers() if _is_count_state(name, b))
+    return trainable, total
+
+
+def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The canonical mapping: `state_dict` keys to numpy arrays (step counters left out)."""
+    return {
+        name: tensor.detach().cpu().numpy().copy()
+        for name, tensor in model.state_dict().items()
+        if _is_count_state(name, tensor)
+    }
+
+
+def load_weights(model: nn.Module, mapping: Mapping[str, np.ndarray]) -> None:
+    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    state = {k: v for k, v in model.state_dict().items() if _is_count_state(k, v)}
+    check_mapping({k: tuple(v.shape) for k, v in state.items()}, mapping, getattr(model, "zoo_name", "model"))
+    with torch.no_grad():
+        for name, tensor in state.items():
+            tensor.copy_(torch.from_numpy(np.asarray(mapping[name], dtype=np.float32)))
+
+
+def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """Logits for an NCHW float batch, in inference mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).numpy()
+    finally:
+        model.train(was_training)
+
+
+def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every parameter and buffer random values, BatchNorm statistics and affine terms included.
+
+    Defaults of 0 and 1 would hide mapping errors in a cross-check. Weights are scaled by fan-in so
+    that activations keep a sensible range through deep networks.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(shape, low, high):
+        return torch.rand(shape, generator=generator) * (high - low) + low
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._NormBase):
+                if module.affine:
+                    module.weight.copy_(uniform(module.weight.shape, 0.5, 1.5))
+                    module.bias.copy_(uniform(module.bias.shape, -0.2, 0.2))
+                if module.track_running_stats:
+                    module.running_mean.copy_(uniform(module.running_mean.shape, -0.2, 0.2))
+                    module.running_var.copy_(uniform(module.running_var.shape, 0.5, 1.5))
+                continue
+            for name, param in module.named_parameters(recurse=False):
+                if param.dim() > 1:
+                    fan_in = param[0].numel()
+                    param.copy_(torch.randn(param.shape, generator=generator) * (1.0 / fan_in) ** 0.5)
+                else:
+                    param.copy_(uniform(param.shape, -0.1, 0.1))
+    return model
+
+
+
+def infer_output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output shape for an NCHW input shape, found with fake tensors (no arithmetic is done)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+            return tuple(model(torch.empty(input_shape)).shape)
+    finally:
+        model.train(was_training)
+
+def loss_gradients(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    logits = model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+    loss = nn.functional.cross_entropy(logits, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+    loss.backward()
+    grads = {
+        name: (None if p.grad is None else p.grad.detach().numpy().copy())
+        for name, p in model.named_parameters() if p.requires_grad
+    }
+    model.zero_grad(set_to_none=True)
+    return loss.item(), grads
+
+
+__all__ = ["build_model", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict", "randomize"]
