@@ -102,3 +102,32 @@ def test_too_small_image_is_a_clear_error(model_cache, framework, name):
     images = random_images(name, size=max(size, 1))[:, :, :size, :size]
     with pytest.raises(zoo.InputShapeError):
         zoo.backend(framework).predict(small(model_cache, framework, name), images)
+
+
+@pytest.mark.tf
+def test_tf_eager_function_and_xla_agree(model_cache, name):
+    import tensorflow as tf
+
+    model = small(model_cache, "tf", name)
+    images = tf.constant(np.transpose(random_images(name, seed=6), (0, 2, 3, 1)))
+    eager = model(images, training=False).numpy()
+    graph = tf.function(lambda x: model(x, training=False))(images).numpy()
+    xla = tf.function(lambda x: model(x, training=False), jit_compile=True)(images).numpy()
+    np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xla, eager, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.mxnet
+def test_mxnet_hybridized_and_exported_model_agree(model_cache, name, tmp_path):
+    import mxnet as mx
+
+    model = small(model_cache, "mxnet", name, variant="hybrid")
+    images = mx.nd.array(random_images(name, seed=7))
+    imperative = model(images).asnumpy()
+    model.hybridize(static_alloc=True, static_shape=True)
+    hybrid = model(images).asnumpy()
+    np.testing.assert_allclose(hybrid, imperative, rtol=1e-5, atol=1e-5)
+    prefix = str(tmp_path / name)
+    model.export(prefix)
+    imported = mx.gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params")
+    np.testing.assert_allclose(imported(images).asnumpy(), imperative, rtol=1e-5, atol=1e-5)
