@@ -119,9 +119,9 @@ def test_tf_eager_function_and_xla_agree(model_cache, name):
 
 @pytest.mark.mxnet
 def test_mxnet_hybridized_and_exported_model_agree(model_cache, name, tmp_path):
-    import mxnet as mx
-
     model = small(model_cache, "mxnet", name, variant="hybrid")
+    import mxnet as mx  # after the backend, which restores numpy.bool for MXNet
+
     images = mx.nd.array(random_images(name, seed=7))
     imperative = model(images).asnumpy()
     model.hybridize(static_alloc=True, static_shape=True)
