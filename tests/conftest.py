@@ -35,21 +35,37 @@ def random_images(name: str, batch: int = 2, seed: int = 0, size: int | None = N
 
 
 class ModelCache:
-    """Keeps the models of the model under test; building another model drops the previous ones."""
+    """Keeps the built models of the model under test, in every framework; moving on to another model
+    drops them. Also keeps one set of random canonical weights per model, made by PyTorch."""
 
     def __init__(self) -> None:
-        self.owner: tuple | None = None
+        self.owner: str | None = None
         self.models: dict[tuple, object] = {}
+        self.weights: dict[tuple, dict] = {}
+
+    def _own(self, name: str) -> None:
+        if self.owner != name:
+            self.models.clear()
+            self.weights.clear()
+            gc.collect()
+            self.owner = name
 
     def get(self, framework: str, name: str, variant: str = "canonical", **kwargs):
-        if self.owner != (framework, name):
-            self.models.clear()
-            gc.collect()
-            self.owner = (framework, name)
-        key = (variant, tuple(sorted(kwargs.items())))
+        self._own(name)
+        key = (framework, variant, tuple(sorted(kwargs.items())))
         if key not in self.models:
             self.models[key] = zoo.create_model(name, framework, **kwargs)
         return self.models[key]
+
+    def random_weights(self, name: str, **kwargs) -> dict:
+        """Canonical weights of a PyTorch build with every parameter and buffer randomised."""
+        self._own(name)
+        key = tuple(sorted(kwargs.items()))
+        if key not in self.weights:
+            torch_backend = zoo.backend("torch")
+            model = torch_backend.randomize(zoo.create_model(name, "torch", **kwargs), seed=len(self.weights) + 1)
+            self.weights[key] = torch_backend.export_weights(model)
+        return self.weights[key]
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +78,12 @@ def pytest_collection_modifyitems(config, items):
     def key(item):
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec else {}
-        return (params.get("framework", ""), params.get("name", ""))
+        return (params.get("name", ""), params.get("framework", ""))
 
     order = {id(item): index for index, item in enumerate(items)}
     items.sort(key=lambda item: (key(item), order[id(item)]))
+    # Under pytest-xdist (--dist loadgroup) one worker takes all tests of a model.
+    for item in items:
+        model = key(item)[0]
+        if model:
+            item.add_marker(pytest.mark.xdist_group(model))

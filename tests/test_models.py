@@ -62,8 +62,7 @@ def test_every_parameter_gets_a_finite_gradient(model_cache, framework, name):
 def test_weights_round_trip_through_a_file(model_cache, framework, name, tmp_path):
     backend = zoo.backend(framework)
     source = small(model_cache, framework, name)
-    reference = zoo.backend("torch").randomize(zoo.create_model(name, "torch", num_classes=NUM_CLASSES), seed=3)
-    backend.load_weights(source, zoo.backend("torch").export_weights(reference))
+    backend.load_weights(source, model_cache.random_weights(name, num_classes=NUM_CLASSES))
     path = tmp_path / "weights.safetensors"
     zoo.weights.save(path, backend.export_weights(source))
     fresh = small(model_cache, framework, name, variant="fresh")
@@ -74,13 +73,13 @@ def test_weights_round_trip_through_a_file(model_cache, framework, name, tmp_pat
 
 @pytest.mark.parametrize("framework", framework_params(("tf", "mxnet")))
 def test_matches_pytorch_on_random_weights(model_cache, framework, name):
-    torch_backend, backend = zoo.backend("torch"), zoo.backend(framework)
-    reference = torch_backend.randomize(zoo.create_model(name, "torch", num_classes=NUM_CLASSES), seed=4)
-    model = small(model_cache, framework, name)
-    backend.load_weights(model, torch_backend.export_weights(reference))
+    weights = model_cache.random_weights(name, num_classes=NUM_CLASSES)
+    reference, model = small(model_cache, "torch", name), small(model_cache, framework, name)
+    zoo.backend("torch").load_weights(reference, weights)
+    zoo.backend(framework).load_weights(model, weights)
     images = random_images(name, batch=4, seed=5)
-    expected = torch_backend.predict(reference, images)
-    got = backend.predict(model, images)
+    expected = zoo.backend("torch").predict(reference, images)
+    got = zoo.backend(framework).predict(model, images)
     relative_error = np.linalg.norm(got - expected) / np.linalg.norm(expected)
     assert relative_error <= 1e-4
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
@@ -119,7 +118,7 @@ def test_tf_eager_function_and_xla_agree(model_cache, name):
 
 @pytest.mark.mxnet
 def test_mxnet_hybridized_and_exported_model_agree(model_cache, name, tmp_path):
-    model = small(model_cache, "mxnet", name, variant="hybrid")
+    model = small(model_cache, "mxnet", name)
     import mxnet as mx  # after the backend, which restores numpy.bool for MXNet
 
     images = mx.nd.array(random_images(name, seed=7))
