@@ -5,7 +5,7 @@ from keras import layers, ops
 
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
-from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
+from .layers import activation, avg_pool, batch_norm, conv2d, grouped_conv2d, max_pool
 
 
 class ChannelShuffle(layers.Layer):
@@ -47,15 +47,21 @@ def _head(x, num_classes: int, use_bias: bool = True):
 
 # ShuffleNet V1 ---------------------------------------------------------------------------------
 
+def _pointwise(x, filters: int, groups: int, name: str):
+    if groups == 1:
+        return conv2d(x, filters, 1, use_bias=False, name=name)
+    return grouped_conv2d(x, filters, 1, groups=groups, use_bias=False, name=name)
+
+
 def _v1_unit(x, unit: V1Unit, config: ShuffleNetV1Config):
     p = f"stage{unit.stage}.{unit.index}"
     mid = unit.mid_channels
-    y = conv2d(x, mid, 1, groups=unit.first_groups, use_bias=False, name=f"{p}.branch.0")
+    y = _pointwise(x, mid, unit.first_groups, f"{p}.branch.0")
     y = activation(_bn(y, config, f"{p}.branch.1"), "relu", name=f"{p}.branch.2")
     y = ChannelShuffle(unit.groups, name=f"{p}.branch.3")(y)
     y = conv2d(y, mid, 3, stride=unit.stride, padding=1, groups=mid, use_bias=False, name=f"{p}.branch.4")
     y = _bn(y, config, f"{p}.branch.5")
-    y = conv2d(y, unit.branch_channels, 1, groups=unit.groups, use_bias=False, name=f"{p}.branch.6")
+    y = _pointwise(y, unit.branch_channels, unit.groups, f"{p}.branch.6")
     y = _bn(y, config, f"{p}.branch.7")
     if unit.stride == 1:
         return activation(layers.Add(name=f"{p}.add")([x, y]), "relu", name=f"{p}.relu")
