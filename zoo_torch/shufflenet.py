@@ -64,8 +64,9 @@ class ShuffleV1Unit(nn.Module):
             nn.Conv2d(mid, unit.branch_channels, 1, bias=False, groups=unit.groups),
             _bn(unit.branch_channels, config),
         )
-        # count_include_pad=True (PyTorch's default), as in the reference code.
-        self.shortcut = nn.AvgPool2d(3, 2, 1) if unit.stride == 2 else nn.Identity()
+        if unit.stride == 2:
+            # count_include_pad=True (PyTorch's default), as in the reference code.
+            self.shortcut = nn.AvgPool2d(3, 2, 1)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -82,10 +83,10 @@ class ShuffleNetV1(nn.Module):
         self.conv1 = _stem(in_channels, stem, config)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         units = config.units()
+        self.stages = [f"stage{stage}" for stage in sorted({u.stage for u in units})]
         for stage in sorted({u.stage for u in units}):
             setattr(self, f"stage{stage}", nn.Sequential(
                 *(ShuffleV1Unit(u, config) for u in units if u.stage == stage)))
-        self.stages = [f"stage{stage}" for stage in sorted({u.stage for u in units})]
         self.fc = nn.Linear(units[-1].out_channels, num_classes, bias=config.fc_bias)
         self._initialize_weights()
 

@@ -40,8 +40,16 @@ class V1Unit(NamedTuple):
     groups: int         # groups of the second 1x1 convolution (and of the channel shuffle)
 
 
-def _stem_and_pool_size(size: int) -> int:
-    return conv_out(conv_out(size, 3, 2, 1), 3, 2, 1)
+def _min_input_size(stages: int) -> int:
+    """Smallest input for which the stem, its pool and `stages` stride-2 stages leave a map."""
+    size = 1
+    while True:
+        out = conv_out(conv_out(size, 3, 2, 1), 3, 2, 1)
+        for _ in range(stages):
+            out = conv_out(out, 3, 2, 1)
+        if out >= 1:
+            return size
+        size += 1
 
 
 @dataclass(frozen=True)
@@ -134,16 +142,7 @@ class ShuffleNetV1Config(FamilyConfig):
         return units
 
     def min_input_size(self) -> int:
-        size = 1
-        while not self._fits(size):
-            size += 1
-        return size
-
-    def _fits(self, size: int) -> bool:
-        size = _stem_and_pool_size(size)
-        for _ in self.stage_repeats:
-            size = conv_out(size, 3, 2, 1)
-        return size >= 1
+        return _min_input_size(len(self.stage_repeats))
 
 
 @dataclass(frozen=True)
@@ -177,14 +176,7 @@ class ShuffleNetV2Config(FamilyConfig):
         return tuple(self.stages_out_channels[1:-1])
 
     def min_input_size(self) -> int:
-        size = 1
-        while True:
-            out = _stem_and_pool_size(size)
-            for _ in self.stages_repeats:
-                out = conv_out(out, 3, 2, 1)
-            if out >= 1:
-                return size
-            size += 1
+        return _min_input_size(len(self.stages_repeats))
 
 
 V1_PAPER = ("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices "
