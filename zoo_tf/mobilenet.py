@@ -10,6 +10,7 @@ from keras import layers
 
 from zoo.specs.mobilenet import (
     InvertedResidualPlan,
+    MobileNetConfig,
     MobileNetV1Config,
     MobileNetV2Config,
     MobileNetV3Config,
@@ -114,5 +115,5 @@ def mobilenet_v3(inputs, config: MobileNetV3Config, num_classes: int):
 BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
 
 
-def build(inputs, config, num_classes: int):
+def build(inputs, config: MobileNetConfig, num_classes: int):
     return BUILDERS[type(config)](inputs, config, num_classes)

@@ -115,6 +115,8 @@ for _name, (_width, _depth, _dropout, _size, _params, _total) in VARIANTS.items(
         params=_params,
         params_total=_total,
         source=f"torchvision.models EfficientNet_{_name[-2:].upper()}_Weights num_params, "
-               "https://pytorch.org/vision/stable/models.html",
+               "https://pytorch.org/vision/stable/models.html"
+               + ("; keras.applications.EfficientNetB0 has the same 5,288,548 trainable parameters "
+                  "(its 5,330,571 total adds 7 values of its input Normalization layer)" if _name == "efficientnet_b0" else ""),
         paper=PAPER,
     ))

@@ -329,6 +329,7 @@ class MobileNetV3Config(FamilyConfig):
         return min_size_for(plan_windows((3, 2), self.plan()))
 
 
+# What `build` of each framework dispatches on.
 MobileNetConfig = MobileNetV1Config | MobileNetV2Config | MobileNetV3Config
 
 TORCHVISION = "torchvision.models ({name}) num_params, https://pytorch.org/vision/stable/models.html"
