@@ -1,0 +1,122 @@
+"""EfficientNet B0-B7 (Tan & Le, 2019): MobileNetV3's inverted residual with SiLU and SE, scaled in
+width, depth and resolution by one compound coefficient.
+
+The block plan is the one of zoo/specs/mobilenet.py, so the three frameworks build EfficientNet
+from the same MBConv code as MobileNetV2/V3.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arith import round_filters, round_repeats
+from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+from .mobilenet import InvertedResidualPlan, check_kernel, check_norm, check_stride, min_size_for, plan_windows
+
+# Table 1 of the paper (B0): expansion, kernel, first stride, input channels, output channels, repeats.
+B0_STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+
+
+@dataclass(frozen=True)
+class EfficientNetConfig(FamilyConfig):
+    stages: tuple[tuple[float, int, int, int, int, int], ...] = B0_STAGES
+    width_mult: float = 1.0
+    depth_mult: float = 1.0
+    # The last conv widens the last stage's output this many times (1280 = 4 * 320 in B0).
+    head_expansion: int = 4
+    # SE squeezes to a quarter of the block's *input* channels (not of the expanded ones, as in V3).
+    se_reduction: int = 4
+    dropout: float = 0.2
+    # Largest drop probability of a residual branch; block i of n gets p * i / n (torchvision).
+    stochastic_depth_prob: float = 0.2
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+
+    def validate(self) -> None:
+        check_positive("width_mult", self.width_mult)
+        check_positive("depth_mult", self.depth_mult)
+        check_positive("head_expansion", self.head_expansion, integer=True)
+        check_positive("se_reduction", self.se_reduction, integer=True)
+        if not self.stages:
+            raise ValueError("stages must list at least one row, got none")
+        for row in self.stages:
+            if len(row) != 6:
+                raise ValueError(f"each stage row is (expansion, kernel, stride, in, out, repeats), got {row!r}")
+            expansion, kernel, stride, cin, cout, repeats = row
+            check_positive("expansion", expansion)
+            check_kernel(kernel)
+            check_stride(stride)
+            for value in (cin, cout, repeats):
+                check_positive("stage channels and repeats", value, integer=True)
+        check_probability("dropout", self.dropout)
+        check_probability("stochastic_depth_prob", self.stochastic_depth_prob)
+        check_norm(self.bn_eps, self.bn_momentum)
+
+    def stem(self) -> int:
+        return round_filters(self.stages[0][3], self.width_mult)
+
+    def head(self) -> int:
+        return self.head_expansion * round_filters(self.stages[-1][4], self.width_mult)
+
+    def plan(self) -> list[list[InvertedResidualPlan]]:
+        """Blocks stage by stage (torchvision nests each stage in its own Sequential)."""
+        repeats = [round_repeats(row[5], self.depth_mult) for row in self.stages]
+        total, index, stages = sum(repeats), 0, []
+        for (expansion, kernel, stride, cin, cout, _), n in zip(self.stages, repeats):
+            cin, cout = round_filters(cin, self.width_mult), round_filters(cout, self.width_mult)
+            blocks = []
+            for i in range(n):
+                channels = cin if i == 0 else cout
+                blocks.append(InvertedResidualPlan(
+                    in_channels=channels, expanded=round_filters(channels, expansion), out_channels=cout,
+                    kernel=kernel, stride=stride if i == 0 else 1, activation="silu",
+                    se_channels=max(1, channels // self.se_reduction), se_activation="silu", se_gate="sigmoid",
+                    stochastic_depth=self.stochastic_depth_prob * index / total,
+                ))
+                index += 1
+            stages.append(blocks)
+        return stages
+
+    def min_input_size(self) -> int:
+        return min_size_for(plan_windows((3, 2), [b for stage in self.plan() for b in stage]))
+
+
+PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan & Le, 2019)"
+
+# name: (width, depth, dropout, paper resolution, trainable params, total params)
+# Widths, depths and dropouts are torchvision's efficientnet_bN builders; resolutions Table 2 of the paper.
+VARIANTS = {
+    "efficientnet_b0": (1.0, 1.0, 0.2, 224, 5_288_548, 5_330_564),
+    "efficientnet_b1": (1.0, 1.1, 0.2, 240, 7_794_184, 7_856_232),
+    "efficientnet_b2": (1.1, 1.2, 0.3, 260, 9_109_994, 9_177_562),
+    "efficientnet_b3": (1.2, 1.4, 0.3, 300, 12_233_232, 12_320_528),
+    "efficientnet_b4": (1.4, 1.8, 0.4, 380, 19_341_616, 19_466_816),
+    "efficientnet_b5": (1.6, 2.2, 0.4, 456, 30_389_784, 30_562_520),
+    "efficientnet_b6": (1.8, 2.6, 0.5, 528, 43_040_704, 43_265_136),
+    "efficientnet_b7": (2.0, 3.1, 0.5, 600, 66_347_960, 66_658_680),
+}
+# B5-B7 in torchvision carry weights ported from TensorFlow and so TensorFlow's BatchNorm settings.
+TF_NORM = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
+
+for _name, (_width, _depth, _dropout, _size, _params, _total) in VARIANTS.items():
+    _norm = {"bn_eps": 1e-3, "bn_momentum": 0.01} if _name in TF_NORM else {}
+    register(ModelSpec(
+        name=_name,
+        family="efficientnet",
+        config=EfficientNetConfig(width_mult=_width, depth_mult=_depth, dropout=_dropout, **_norm),
+        input_size=(3, _size, _size),
+        params=_params,
+        params_total=_total,
+        source=f"torchvision.models EfficientNet_{_name[-2:].upper()}_Weights num_params, "
+               "https://pytorch.org/vision/stable/models.html"
+               + ("; keras.applications.EfficientNetB0 has the same 5,288,548 trainable parameters "
+                  "(its 5,330,571 total adds 7 values of its input Normalization layer)" if _name == "efficientnet_b0" else ""),
+        paper=PAPER,
+    ))
