@@ -41,7 +41,7 @@ def load_dataset(source: str | os.PathLike, *, image_size: int, in_channels: int
     """`source` is "digits" or the path of an `.npz` with arrays `x` (images) and `y` (integer labels).
 
     `x` may be (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}; gray images are repeated
-    over `in_channels`. `limit` keeps a random (stratified) subset of that many images first.
+    over `in_channels`. `limit` keeps a random subset of that many images first.
     """
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
@@ -71,7 +71,7 @@ def load_dataset(source: str | os.PathLike, *, image_size: int, in_channels: int
         if limit < 2:
             raise DatasetError(f"limit must be at least 2 images, got {limit}")
         if limit < len(y):
-            keep = _stratified_split(y, limit / len(y), rng)[1]
+            keep = np.sort(rng.permutation(len(y))[:limit])
             x, y = x[keep], y[keep]
     train, test = _stratified_split(y, test_fraction, rng)
     if not len(train) or not len(test):

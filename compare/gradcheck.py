@@ -82,9 +82,8 @@ class ModelCheck:
         return data
 
 
-def deterministic_overrides(model: str) -> dict[str, Any]:
-    """Every numeric dropout / drop-path / stochastic-depth knob of the model's family, set to 0."""
-    config = zoo.get_spec(model).config
+def random_knobs(config: zoo.FamilyConfig) -> dict[str, Any]:
+    """Every non-zero numeric dropout / drop-path / stochastic-depth knob of `config`, set to 0."""
     overrides = {}
     for knob in config.knobs():
         value = getattr(config, knob)
@@ -140,7 +139,7 @@ def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, refe
     """
     frameworks = [fw for fw in (frameworks or zoo.available_frameworks()) if fw != reference]
     size = check_size(model, size)
-    overrides = deterministic_overrides(model)
+    overrides = random_knobs(zoo.get_spec(model).config)
     spec = zoo.get_spec(model)
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, spec.in_channels, size, size)).astype(np.float32)

@@ -147,7 +147,7 @@ class MxnetRunner:
         with warnings.catch_warnings():
             # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
             # still runs it; the warning is about hooks on children of a hybridized block.
-            warnings.filterwarnings("ignore", message=".*hybridized while still having forward hook")
+            warnings.filterwarnings("ignore", message="(?s).*hybridized while still having forward hook")
             model.hybridize(static_alloc=True)
 
     def prepare(self, x: np.ndarray):
