@@ -5,10 +5,13 @@ training mode (BatchNorm normalises with the batch's statistics), with the same 
 weights (PyTorch's `randomize`, exported and loaded everywhere). The gradient of the mean
 cross-entropy with respect to every trainable canonical tensor is compared with PyTorch's:
 
-    error = ||g - g_ref|| / max(||g_ref||, floor),   floor = near_zero * ||all of g_ref||
+    error = ||g - g_ref|| / max(||g_ref||, near_zero * ||g_ref of its layer||, 1e-6 * ||all of g_ref||)
 
-The floor keeps tensors whose true gradient is zero (a convolution bias right before a BatchNorm)
-from turning rounding noise into a large relative error; their absolute error is reported too.
+A tensor is measured against its own reference gradient or, when that is much smaller, against the
+gradient of the layer that holds it (the tensors sharing its name up to the last dot). So a tensor
+whose true gradient is zero (a convolution bias right before a BatchNorm) does not turn float32
+rounding noise into a large relative error, while every weight is held to its own. The absolute
+error and the reference norm are reported with it.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import zoo
 from zoo.errors import ZooError
 
 TOLERANCE = 1e-3
-NEAR_ZERO = 1e-4
+NEAR_ZERO = 1.0
 SMALL_SIZE = 32
 NUM_CLASSES = 10
 # Knobs that make a training step random; gradcheck turns them all off.
@@ -109,8 +112,12 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
     problems = [f"{name}: no gradient in the reference" for name, g in reference.items() if g is None and name in grads]
     problems += [f"{name}: missing" for name in reference if name not in grads]
     problems += [f"{name}: not in the reference" for name in grads if name not in reference]
-    total = _norm(np.concatenate([np.ravel(g) for g in reference.values() if g is not None] or [np.zeros(1)]))
-    floor = max(near_zero * total, np.finfo(np.float32).tiny)
+    norms = {name: _norm(g) for name, g in reference.items() if g is not None}
+    layers: dict[str, float] = {}
+    for name, value in norms.items():
+        layer = name.rpartition(".")[0]
+        layers[layer] = layers.get(layer, 0.0) + value ** 2
+    floor = max(1e-6 * float(np.sqrt(sum(v ** 2 for v in norms.values()))), np.finfo(np.float32).tiny)
     errors = []
     for name, ref in reference.items():
         if ref is None or name not in grads:
@@ -122,8 +129,9 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
         if np.shape(grad) != np.shape(ref):
             problems.append(f"{name}: shape {np.shape(grad)}, reference {np.shape(ref)}")
             continue
-        absolute, ref_norm = _norm(np.asarray(grad, np.float64) - ref), _norm(ref)
-        error = absolute / max(ref_norm, floor)
+        absolute, ref_norm = _norm(np.asarray(grad, np.float64) - ref), norms[name]
+        layer_norm = float(np.sqrt(layers[name.rpartition(".")[0]]))
+        error = absolute / max(ref_norm, near_zero * layer_norm, floor)
         errors.append(TensorError(name, error if np.isfinite(error) else float("inf"), absolute, ref_norm))
     errors.sort(key=lambda e: -e.error)
     return errors, problems
@@ -223,7 +231,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--frameworks", nargs="+", choices=("tf", "mxnet"), help="compared with torch (default: all installed)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest relative error per tensor (default 1e-3)")
     parser.add_argument("--near-zero", type=float, default=NEAR_ZERO,
-                        help="floor of the denominator, as a fraction of the whole gradient's norm (default 1e-4)")
+                        help="a tensor's error is relative to at least this fraction of its layer's gradient norm "
+                             "(default 1; 0 compares every tensor with its own gradient alone)")
     parser.add_argument("--size", type=int, help=f"image size (default: fixed size, else max(minimum, {SMALL_SIZE}))")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
