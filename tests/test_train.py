@@ -133,3 +133,23 @@ def test_command_line_reports_bad_input(tmp_path, capsys):
     assert "only 32x32" in capsys.readouterr().err
     assert cli.main(["train", "--model", "lenet_5", "--frameworks", "torch"]) == 2
     assert "unknown model 'lenet_5'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("framework", [fw for fw in FRAMEWORKS if fw != "torch"])
+def test_update_rule_equals_torch_sgd_under_a_changing_rate(framework):
+    # Keras' and Gluon's own SGD fold the rate into the momentum buffer, which differs from
+    # torch.optim.SGD as soon as the rate changes; the runners must not.
+    start = training.initial_weights("lenet5", 10, seed=3, overrides={})
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, 8)
+    finals = {}
+    for fw in ("torch", framework):
+        model = zoo.create_model("lenet5", fw, num_classes=10)
+        zoo.backend(fw).load_weights(model, start)
+        runner = training.RUNNERS[fw](model, momentum=0.9, weight_decay=0.01, seed=0)
+        for lr in (0.1, 0.1, 0.01, 0.05, 0.001, 0.2):
+            runner.step(runner.prepare(x), runner.labels(y), lr)
+        finals[fw] = zoo.backend(fw).export_weights(model)
+    for name, expected in finals["torch"].items():
+        moved = np.linalg.norm(expected - start[name])
+        assert np.linalg.norm(finals[framework][name] - expected) <= 1e-4 * moved, name
