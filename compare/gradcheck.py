@@ -178,7 +178,7 @@ def gradcheck(models: Sequence[str], frameworks: Sequence[str] | None = None,
     for model in models:
         try:
             result = gradcheck_model(model, frameworks, **options)
-        except ZooError:
+        except zoo.FrameworkUnavailableError:
             raise
         except Exception as error:  # one broken model must not hide the others' results
             result = ModelCheck(model, 0, options.get("batch", 4), {}, options.get("reference", "torch"),

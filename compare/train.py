@@ -338,6 +338,7 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
         "final_test_accuracy": final,
         "final_test_accuracy_spread": max(final.values()) - min(final.values()),
         "first_step_loss": {fw: run["first_step_loss"] for fw, run in runs.items()},
+        "median_images_per_sec": {fw: float(np.median(run["images_per_sec"])) for fw, run in runs.items()},
         "first_step_loss_rel_diff": {},
         "max_epoch_loss_rel_diff": {},
         "max_test_accuracy_diff": {},
@@ -426,7 +427,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--weights", help="start from this canonical safetensors file instead of PyTorch's init")
     parser.add_argument("--set", dest="overrides", type=_option, action="append", default=[], metavar="KNOB=VALUE",
                         help="model option, e.g. --set dropout=0.5 (repeatable)")
-    parser.add_argument("--out", help="output folder (default: results/train-MODEL-DATASET)")
+    parser.add_argument("--out", help="output folder (default: runs/train-MODEL-DATASET)")
     parser.set_defaults(run=run)
 
 
@@ -436,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: give one model, e.g. `train lenet5` or `train --model lenet5`", file=sys.stderr)
         return 2
     stem = os.path.splitext(os.path.basename(os.fspath(args.dataset)))[0]
-    out = args.out or os.path.join("results", f"train-{model}-{stem}")
+    out = args.out or os.path.join("runs", f"train-{model}-{stem}")
     try:
         results = train(
             model, args.dataset, args.frameworks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -448,10 +449,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = results["summary"]
-    print(f"\nfinal test accuracy: " + ", ".join(
-        f"{fw} {100 * acc:.2f}%" for fw, acc in summary["final_test_accuracy"].items()))
-    print(f"spread {100 * summary['final_test_accuracy_spread']:.2f} percentage points")
-    for fw, diff in summary["first_step_loss_rel_diff"].items():
-        print(f"first-step loss vs {summary['reference']}: {fw} {diff:.2e} relative")
+    print(f"\n{'framework':>9}  {'final test':>10}  {'first-step loss':>15}  {'vs ' + summary['reference']:>9}  "
+          f"{'median img/s':>12}")
+    for fw, run in results["frameworks"].items():
+        diff = summary["first_step_loss_rel_diff"].get(fw)
+        print(f"{fw:>9}  {100 * run['test_accuracy'][-1]:9.2f}%  {run['first_step_loss']:15.7f}  "
+              f"{'-' if diff is None else f'{diff:.1e}':>9}  {summary['median_images_per_sec'][fw]:12,.0f}")
+    print(f"final test accuracies lie within {100 * summary['final_test_accuracy_spread']:.2f} percentage points")
     print(f"wrote {os.path.join(out, 'train.json')} and {os.path.join(out, 'train.png')}")
     return 0
