@@ -5,7 +5,7 @@ training mode (BatchNorm normalises with the batch's statistics), with the same 
 weights (PyTorch's `randomize`, exported and loaded everywhere). The gradient of the mean
 cross-entropy with respect to every trainable canonical tensor is compared with PyTorch's:
 
-    error = ||g - g_ref|| / max(||g_ref||, near_zero * ||g_ref of its layer||, 1e-6 * ||all of g_ref||)
+    error = ||g - g_ref|| / max(||g_ref||, layer_floor * ||g_ref of its layer||, 1e-6 * ||all of g_ref||)
 
 A tensor is measured against its own reference gradient or, when that is much smaller, against the
 gradient of the layer that holds it (the tensors sharing its name up to the last dot). So a tensor
@@ -28,7 +28,7 @@ import zoo
 from zoo.errors import ZooError
 
 TOLERANCE = 1e-3
-NEAR_ZERO = 1.0
+LAYER_FLOOR = 1.0
 SMALL_SIZE = 32
 NUM_CLASSES = 10
 # Knobs that make a training step random; gradcheck turns them all off.
@@ -107,7 +107,7 @@ def _norm(array: np.ndarray) -> float:
 
 
 def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping[str, np.ndarray | None],
-                      near_zero: float = NEAR_ZERO) -> tuple[list[TensorError], list[str]]:
+                      layer_floor: float = LAYER_FLOOR) -> tuple[list[TensorError], list[str]]:
     """Per-tensor errors (worst first) and problems: tensors missing on either side or without a gradient."""
     problems = [f"{name}: no gradient in the reference" for name, g in reference.items() if g is None and name in grads]
     problems += [f"{name}: missing" for name in reference if name not in grads]
@@ -131,7 +131,7 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
             continue
         absolute, ref_norm = _norm(np.asarray(grad, np.float64) - ref), norms[name]
         layer_norm = float(np.sqrt(layers[name.rpartition(".")[0]]))
-        error = absolute / max(ref_norm, near_zero * layer_norm, floor)
+        error = absolute / max(ref_norm, layer_floor * layer_norm, floor)
         errors.append(TensorError(name, error if np.isfinite(error) else float("inf"), absolute, ref_norm))
     errors.sort(key=lambda e: -e.error)
     return errors, problems
@@ -139,7 +139,7 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
 
 def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, reference: str = "torch",
                     size: int | None = None, batch: int = 4, seed: int = 0, tolerance: float = TOLERANCE,
-                    near_zero: float = NEAR_ZERO, tamper: Tamper | None = None) -> ModelCheck:
+                    layer_floor: float = LAYER_FLOOR, tamper: Tamper | None = None) -> ModelCheck:
     """Gradients of one training step of `model` in each framework against `reference`'s.
 
     `tamper(framework, weights) -> weights` may alter the weights one framework receives (tests plant
@@ -166,7 +166,7 @@ def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, refe
     checks = []
     for framework in frameworks:
         loss, grads = gradients(framework)
-        errors, problems = compare_gradients(ref_grads, grads, near_zero)
+        errors, problems = compare_gradients(ref_grads, grads, layer_floor)
         checks.append(FrameworkCheck(framework, loss, abs(loss - ref_loss) / max(abs(ref_loss), 1e-12), errors, problems))
     return ModelCheck(model, size, batch, overrides, reference, ref_loss, tolerance, checks)
 
@@ -230,7 +230,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--all", action="store_true", help="every registered model")
     parser.add_argument("--frameworks", nargs="+", choices=("tf", "mxnet"), help="compared with torch (default: all installed)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest relative error per tensor (default 1e-3)")
-    parser.add_argument("--near-zero", type=float, default=NEAR_ZERO,
+    parser.add_argument("--layer-floor", type=float, default=LAYER_FLOOR,
                         help="a tensor's error is relative to at least this fraction of its layer's gradient norm "
                              "(default 1; 0 compares every tensor with its own gradient alone)")
     parser.add_argument("--size", type=int, help=f"image size (default: fixed size, else max(minimum, {SMALL_SIZE}))")
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         models = resolve_models(args.models, args.all)
         results = gradcheck(models, args.frameworks, log=lambda r: print(report(r, args.top), flush=True),
                             size=args.size, batch=args.batch, seed=args.seed, tolerance=args.tolerance,
-                            near_zero=args.near_zero)
+                            layer_floor=args.layer_floor)
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

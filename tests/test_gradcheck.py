@@ -74,7 +74,7 @@ def test_zero_gradients_are_judged_against_their_layers_gradient():
     assert by_name["conv.bias"].error < 1e-6 and by_name["conv.bias"].absolute == pytest.approx(np.sqrt(10) * 1e-7)
     assert errors[0].name == "fc.weight" and errors[0].error == pytest.approx(0.01, rel=1e-4)
     assert by_name["fc.bias"].error == pytest.approx(np.sqrt(5) * 1e-4 / np.sqrt(0.25 + 5e-6))
-    strict = {e.name: e for e in gradcheck.compare_gradients(reference, grads, near_zero=0.0)[0]}
+    strict = {e.name: e for e in gradcheck.compare_gradients(reference, grads, layer_floor=0.0)[0]}
     assert strict["fc.bias"].error == pytest.approx(0.1)
 
 
