@@ -193,12 +193,6 @@ def _accuracy(runner, x, y: np.ndarray) -> float:
     return float((predicted == y).mean())
 
 
-def default_image_size(model: str) -> int:
-    """The model's fixed input size, or its default one."""
-    spec = zoo.get_spec(model)
-    return spec.signature().fixed_size or spec.input_size[1]
-
-
 def initial_weights(model: str, num_classes: int, seed: int, overrides: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """PyTorch's initialisation of `model` (torchvision's scheme where it has the model), as canonical weights."""
     import torch
@@ -293,7 +287,7 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
     y_train = runner.labels(data.y_train)
     record: dict[str, Any] = {
         "loss": [], "train_accuracy": [], "test_accuracy": [], "images_per_sec": [], "train_seconds": [],
-        "step_loss": [], "lr": [],
+        "step_loss": [], "lr": [],  # lr: the rate of each epoch's last step
         "initial": {"train_accuracy": _accuracy(runner, x_train, data.y_train),
                     "test_accuracy": _accuracy(runner, x_test, data.y_test)},
     }

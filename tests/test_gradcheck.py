@@ -9,8 +9,8 @@ import pytest
 import zoo
 from compare import cli, gradcheck
 
-# Small models from several families, where registered: plain, BatchNorm, depthwise, shuffles, stochastic depth.
-CANDIDATES = ("lenet5", "resnet18", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0")
+# Small models of several kinds, where registered: plain; BatchNorm; depthwise, SE and hardswish; stochastic depth.
+CANDIDATES = ("lenet5", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
 MODELS = [name for name in CANDIDATES if name in zoo.list_models()]
 OTHERS = [fw for fw in zoo.available_frameworks() if fw != "torch"]
 

@@ -22,6 +22,7 @@ def short_run(tmp_path_factory):
     return results, out
 
 
+@pytest.mark.slow
 def test_loss_falls_and_accuracy_rises_in_every_framework(short_run):
     results, _ = short_run
     assert list(results["frameworks"]) == FRAMEWORKS
@@ -33,6 +34,7 @@ def test_loss_falls_and_accuracy_rises_in_every_framework(short_run):
         assert all(rate > 0 for rate in run["images_per_sec"])
 
 
+@pytest.mark.slow
 def test_frameworks_take_the_same_steps(short_run):
     # Same start, batches, loss and update rule under a changing (cosine) rate: LeNet-5 has no
     # dropout, so every step's loss agrees to rounding.
@@ -47,6 +49,7 @@ def test_frameworks_take_the_same_steps(short_run):
         assert np.max(np.abs(steps - reference) / reference) < 1e-3, framework
 
 
+@pytest.mark.slow
 def test_results_are_written(short_run):
     results, out = short_run
     saved = json.loads((out / "train.json").read_text())
