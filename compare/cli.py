@@ -5,7 +5,7 @@ import argparse
 import importlib
 
 # Sub-command modules of this package, in the order `--help` lists them.
-COMMANDS = ("listing",)
+COMMANDS = ("listing", "train", "gradcheck")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,454 @@
+"""`train MODEL --dataset digits`: train one model in every framework the same way and compare the curves.
+
+Every framework starts from the same initial weights (PyTorch's initialisation, carried to the others
+through the canonical format), sees the same batches in the same order and takes the same steps:
+mean cross-entropy, SGD with momentum and coupled (PyTorch-style) weight decay on every trainable
+tensor, and one learning-rate schedule:
+
+    g = grad + weight_decay * w;   buf = momentum * buf + g;   w = w - lr_t * buf
+
+PyTorch runs `torch.optim.SGD`, which computes exactly this. Keras' SGD (`m = momentum*m - lr*g`,
+decoupled `weight_decay`) and Gluon's 'sgd' (`mom = momentum*mom - lr*(g + wd*w)`) fold the learning
+rate into the momentum buffer, which equals the above only while the rate is constant: TensorFlow
+applies the update written out here (inside its `tf.function` step), MXNet its fused update with the
+buffer rescaled whenever the rate changes (see `MxnetRunner`).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+import zoo
+from zoo.errors import ZooError
+
+from .datasets import Dataset, load_dataset
+
+SCHEDULES = ("cosine", "step", "constant")
+EVAL_BATCH = 512
+
+
+def learning_rate(schedule: str, base: float, step: int, epoch: int, steps: int, epochs: int) -> float:
+    """The rate of optimisation `step` (0-based, counted over the whole run) in `epoch` (0-based).
+
+    cosine: per step from `base` down to 0 at the end; step: x0.1 after 50% and after 75% of the epochs.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return 0.5 * base * (1.0 + math.cos(math.pi * step / steps))
+    if schedule == "step":
+        return base * 0.1 ** sum(epoch >= m for m in (epochs // 2, (3 * epochs) // 4) if m > 0)
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+
+
+def batches(count: int, batch_size: int, epoch: int, seed: int) -> list[np.ndarray]:
+    """The epoch's batches of example indices, identical for every framework.
+
+    A final batch of a single example is dropped: BatchNorm cannot train on it.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(count)
+    chunks = [order[i:i + batch_size] for i in range(0, count, batch_size)]
+    return [chunk for chunk in chunks if len(chunk) > 1]
+
+
+# --- one runner per framework: prepare data once, take a step, compute logits in inference mode ---
+
+class TorchRunner:
+    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
+        import torch
+
+        self.torch, self.model = torch, model
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=0.0, momentum=momentum, weight_decay=weight_decay)
+        torch.manual_seed(seed)  # dropout masks
+
+    def prepare(self, x: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+    def labels(self, y: np.ndarray):
+        return self.torch.from_numpy(np.asarray(y, dtype=np.int64))
+
+    def step(self, x, y, lr: float) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def logits(self, x) -> np.ndarray:
+        self.model.eval()
+        with self.torch.inference_mode():
+            return self.model(x).numpy()
+
+
+class TfRunner:
+    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
+        import keras
+        import tensorflow as tf
+
+        self.tf = tf
+        tf.random.set_seed(seed)  # dropout masks
+        variables = list(model.trainable_variables)
+        buffers = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables]
+        shape = (None, *model.input_shape[1:])
+        spec = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.float32)]
+
+        @tf.function(input_signature=spec)
+        def step(x, y, lr):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    y, model(x, training=True), from_logits=True))
+            grads = tape.gradient(loss, variables)
+            for variable, grad, buffer in zip(variables, grads, buffers):
+                buffer.assign(momentum * buffer + (grad + weight_decay * variable))
+                variable.assign_sub(lr * buffer)
+            return loss
+
+        self.step_fn = step
+        self.infer = tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
+        # Trace now, so that graph building is not timed as training.
+        step.get_concrete_function()
+        self.infer.get_concrete_function()
+
+    def prepare(self, x: np.ndarray):
+        return np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 2, 3, 1)))
+
+    def labels(self, y: np.ndarray):
+        return np.asarray(y, dtype=np.int64)
+
+    def step(self, x, y, lr: float) -> float:
+        return float(self.step_fn(self.tf.constant(x), self.tf.constant(y), self.tf.constant(lr, self.tf.float32)))
+
+    def logits(self, x) -> np.ndarray:
+        return self.infer(self.tf.constant(x)).numpy()
+
+
+class MxnetRunner:
+    """Gluon's fused `sgd_mom_update` keeps `mom = -lr * buf` (the rate folded in). Rescaling `mom` by
+    lr_t / lr_(t-1) before each step keeps that identity under any schedule, so the update equals
+    the one above while staying one fused operation per tensor."""
+
+    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
+        import mxnet as mx
+
+        self.mx, self.model = mx, model
+        self.momentum, self.weight_decay = momentum, weight_decay
+        mx.random.seed(seed)  # dropout masks
+        self.params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+        self.moms = [mx.nd.zeros(p.shape) for p in self.params]
+        self.last_lr: float | None = None
+        self.loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+        with warnings.catch_warnings():
+            # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
+            # still runs it; the warning is about hooks on children of a hybridized block.
+            warnings.filterwarnings("ignore", message="(?s).*hybridized while still having forward hook")
+            model.hybridize(static_alloc=True)
+
+    def prepare(self, x: np.ndarray):
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def labels(self, y: np.ndarray):
+        return np.asarray(y, dtype=np.float32)
+
+    def step(self, x, y, lr: float) -> float:
+        mx = self.mx
+        x, y = mx.nd.array(x), mx.nd.array(y)
+        with mx.autograd.record(train_mode=True):
+            loss = self.loss(self.model(x), y).mean()
+        loss.backward()
+        if not lr > 0:
+            # mom = -lr * buf cannot carry the buffer through a zero rate (no schedule here gives one).
+            raise ValueError(f"the MXNet update needs a positive learning rate, got {lr!r}")
+        if self.last_lr is not None and lr != self.last_lr:
+            for mom in self.moms:
+                mom *= lr / self.last_lr
+        self.last_lr = lr
+        for param, mom in zip(self.params, self.moms):
+            weight = param.data()
+            mx.nd.sgd_mom_update(weight, param.grad(), mom, lr=lr, momentum=self.momentum, wd=self.weight_decay,
+                                 out=weight)
+        return float(loss.asscalar())
+
+    def logits(self, x) -> np.ndarray:
+        return self.model(self.mx.nd.array(x)).asnumpy()
+
+
+RUNNERS = {"torch": TorchRunner, "tf": TfRunner, "mxnet": MxnetRunner}
+
+
+def _accuracy(runner, x, y: np.ndarray) -> float:
+    predicted = np.concatenate([runner.logits(x[i:i + EVAL_BATCH]).argmax(1) for i in range(0, len(y), EVAL_BATCH)])
+    return float((predicted == y).mean())
+
+
+def initial_weights(model: str, num_classes: int, seed: int, overrides: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """PyTorch's initialisation of `model` (torchvision's scheme where it has the model), as canonical weights."""
+    import torch
+
+    torch.manual_seed(seed)
+    built = zoo.create_model(model, "torch", num_classes=num_classes, **overrides)
+    return zoo.backend("torch").export_weights(built)
+
+
+def train(model: str, dataset: str | os.PathLike = "digits", frameworks: Sequence[str] | None = None, *,
+          epochs: int = 30, batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
+          weight_decay: float = 5e-4, schedule: str = "cosine", seed: int = 0, out: str | os.PathLike | None = None,
+          image_size: int | None = None, limit: int | None = None, test_fraction: float = 0.2,
+          weights: str | os.PathLike | Mapping[str, np.ndarray] | None = None,
+          overrides: Mapping[str, Any] | None = None,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train `model` on `dataset` in each of `frameworks` (default: all installed) from the same start.
+
+    Returns the results dict that `out/train.json` holds: settings, and per framework per-epoch
+    `loss` (mean training loss of the epoch), `train_accuracy` and `test_accuracy` (inference mode,
+    after the epoch), `images_per_sec` (training steps only, evaluation excluded), plus every step's
+    loss and the accuracies before training. `weights` (a canonical mapping or a safetensors file)
+    replaces PyTorch's initialisation as the common start.
+    """
+    spec = zoo.get_spec(model)
+    overrides = dict(overrides or {})
+    frameworks = list(frameworks) if frameworks else zoo.available_frameworks()
+    for framework in frameworks:
+        zoo.backend(framework)  # unknown or uninstalled frameworks fail before any work
+    if len(set(frameworks)) != len(frameworks):
+        raise ValueError(f"frameworks listed twice: {frameworks}")
+    for name, value, integer in (("epochs", epochs, True), ("batch_size", batch_size, True),
+                                 ("lr", lr, False)):
+        zoo.registry.check_positive(name, value, integer=integer)
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+    config = spec.configure(**overrides)
+    signature = spec.signature(config)
+    image_size = image_size or signature.fixed_size or spec.input_size[1]
+    signature.check((1, spec.in_channels, image_size, image_size), "NCHW")
+    log = log or (lambda line: None)
+
+    data = load_dataset(dataset, image_size=image_size, in_channels=spec.in_channels, seed=seed,
+                        test_fraction=test_fraction, limit=limit)
+    log(data.describe())
+    if isinstance(weights, (str, os.PathLike)):
+        weights = zoo.weights.load(weights)
+    start = dict(weights) if weights is not None else initial_weights(model, data.num_classes, seed, overrides)
+    epoch_batches = [batches(len(data.y_train), batch_size, epoch, seed) for epoch in range(epochs)]
+    steps = sum(len(b) for b in epoch_batches)
+    if not steps:
+        raise ValueError(f"{len(data.y_train)} training images make no batch of at least 2")
+
+    results: dict[str, Any] = {
+        "model": model,
+        "dataset": data.name,
+        "settings": {
+            "epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
+            "weight_decay": weight_decay, "schedule": schedule, "seed": seed, "image_size": image_size,
+            "train_images": int(len(data.y_train)), "test_images": int(len(data.y_test)),
+            "num_classes": data.num_classes, "steps": steps, "overrides": overrides,
+            "optimizer": "SGD, momentum, coupled weight decay on every trainable tensor: "
+                         "buf = momentum*buf + grad + wd*w; w -= lr*buf",
+            "loss": "mean cross-entropy",
+        },
+        "frameworks": {},
+    }
+    for framework in frameworks:
+        results["frameworks"][framework] = _train_one(
+            framework, model, data, start, epoch_batches, overrides,
+            lr=lr, momentum=momentum, weight_decay=weight_decay, schedule=schedule, seed=seed, log=log,
+        )
+    results["summary"] = summarize(results)
+    if out is not None:
+        write(results, out)
+    return results
+
+
+def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np.ndarray],
+               epoch_batches: list[list[np.ndarray]], overrides: Mapping[str, Any], *, lr: float,
+               momentum: float, weight_decay: float, schedule: str, seed: int,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    backend = zoo.backend(framework)
+    built = zoo.create_model(model, framework, num_classes=data.num_classes, **overrides)
+    backend.load_weights(built, start)
+    runner = RUNNERS[framework](built, momentum, weight_decay, seed)
+    x_train, x_test = runner.prepare(data.x_train), runner.prepare(data.x_test)
+    y_train = runner.labels(data.y_train)
+    record: dict[str, Any] = {
+        "loss": [], "train_accuracy": [], "test_accuracy": [], "images_per_sec": [], "train_seconds": [],
+        "step_loss": [], "lr": [],  # lr: the rate of each epoch's last step
+        "initial": {"train_accuracy": _accuracy(runner, x_train, data.y_train),
+                    "test_accuracy": _accuracy(runner, x_test, data.y_test)},
+    }
+    epochs, steps, step = len(epoch_batches), sum(len(b) for b in epoch_batches), 0
+    for epoch, chunks in enumerate(epoch_batches):
+        losses, seen = [], 0
+        began = time.perf_counter()
+        for chunk in chunks:
+            rate = learning_rate(schedule, lr, step, epoch, steps, epochs)
+            losses.append(runner.step(x_train[chunk], y_train[chunk], rate) * len(chunk))
+            record["step_loss"].append(losses[-1] / len(chunk))
+            seen += len(chunk)
+            step += 1
+        seconds = time.perf_counter() - began
+        record["lr"].append(rate)
+        record["loss"].append(sum(losses) / seen)
+        record["train_seconds"].append(seconds)
+        record["images_per_sec"].append(seen / seconds)
+        record["train_accuracy"].append(_accuracy(runner, x_train, data.y_train))
+        record["test_accuracy"].append(_accuracy(runner, x_test, data.y_test))
+        log(f"{framework:>6}  epoch {epoch + 1:>3}/{epochs}  loss {record['loss'][-1]:.4f}  "
+            f"train {100 * record['train_accuracy'][-1]:6.2f}%  test {100 * record['test_accuracy'][-1]:6.2f}%  "
+            f"{record['images_per_sec'][-1]:9,.0f} img/s")
+        if not math.isfinite(record["loss"][-1]):
+            log(f"{framework:>6}  loss is no longer finite; stopping this framework (try a lower --lr)")
+            break
+    record["first_step_loss"] = record["step_loss"][0]
+    return record
+
+
+def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Final accuracies, their spread, and how far each framework's curves stray from the reference's
+    (PyTorch where it ran, else the first framework)."""
+    runs = results["frameworks"]
+    if not runs:
+        return {}
+    reference = "torch" if "torch" in runs else next(iter(runs))
+    ref = runs[reference]
+    final = {fw: run["test_accuracy"][-1] for fw, run in runs.items()}
+    summary: dict[str, Any] = {
+        "reference": reference,
+        "final_test_accuracy": final,
+        "final_test_accuracy_spread": max(final.values()) - min(final.values()),
+        "first_step_loss": {fw: run["first_step_loss"] for fw, run in runs.items()},
+        "median_images_per_sec": {fw: float(np.median(run["images_per_sec"])) for fw, run in runs.items()},
+        "first_step_loss_rel_diff": {},
+        "max_epoch_loss_rel_diff": {},
+        "max_test_accuracy_diff": {},
+    }
+    for fw, run in runs.items():
+        if fw == reference:
+            continue
+        summary["first_step_loss_rel_diff"][fw] = abs(run["first_step_loss"] - ref["first_step_loss"]) / abs(ref["first_step_loss"])
+        pairs = list(zip(run["loss"], ref["loss"]))
+        summary["max_epoch_loss_rel_diff"][fw] = max(abs(a - b) / max(abs(b), 1e-12) for a, b in pairs)
+        summary["max_test_accuracy_diff"][fw] = max(abs(a - b) for a, b in zip(run["test_accuracy"], ref["test_accuracy"]))
+    return summary
+
+
+def write(results: Mapping[str, Any], out: str | os.PathLike) -> tuple[str, str]:
+    """`out/train.json` and `out/train.png` (loss and accuracy curves side by side)."""
+    os.makedirs(out, exist_ok=True)
+    json_path, png_path = os.path.join(out, "train.json"), os.path.join(out, "train.png")
+    with open(json_path, "w") as handle:
+        json.dump(results, handle, indent=1)
+    plot(results, png_path)
+    return json_path, png_path
+
+
+def plot(results: Mapping[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (fw, run) in enumerate(results["frameworks"].items()):
+        # Frameworks that agree draw on top of each other: wider lines and distinct markers underneath
+        # keep every curve visible.
+        style = {"color": f"C{index}", "linewidth": 1.2 + 2.0 * (len(results["frameworks"]) - 1 - index),
+                 "marker": "osD^v"[index % 5], "markersize": 3 + 2 * (len(results["frameworks"]) - 1 - index),
+                 "alpha": 0.85}
+        epochs = np.arange(1, len(run["loss"]) + 1)
+        left.plot(epochs, run["loss"], label=fw, **style)
+        right.plot(epochs, 100 * np.asarray(run["test_accuracy"]), label=f"{fw} test", **style)
+        right.plot(epochs, 100 * np.asarray(run["train_accuracy"]), label=f"{fw} train",
+                   **{**style, "linestyle": "--", "marker": None})
+    left.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title="loss")
+    right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(f"{results['model']} on {results['dataset']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# --- command line ---
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "train", help="train one model in every framework from the same start and compare the curves",
+        description="Train MODEL in each framework from the same initial weights, on the same batches, with "
+                    "the same loss, SGD (momentum, weight decay) and schedule; write DIR/train.json and DIR/train.png.",
+    )
+    parser.add_argument("model", nargs="?", help="registered model name (see `list`)")
+    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="same as the positional MODEL")
+    parser.add_argument("--dataset", default="digits", help="'digits' (scikit-learn's 8x8 digits) or PATH.npz with arrays x, y")
+    parser.add_argument("--frameworks", nargs="+", choices=tuple(zoo.FRAMEWORKS), help="default: all installed")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                        help="cosine: per step down to 0; step: x0.1 at 50%% and 75%% of the epochs")
+    parser.add_argument("--seed", type=int, default=0, help="initial weights, split and batch order")
+    parser.add_argument("--image-size", type=int, help="input size (default: the model's fixed or default size)")
+    parser.add_argument("--limit", type=int, help="use a random subset of this many images")
+    parser.add_argument("--weights", help="start from this canonical safetensors file instead of PyTorch's init")
+    parser.add_argument("--set", dest="overrides", type=_option, action="append", default=[], metavar="KNOB=VALUE",
+                        help="model option, e.g. --set dropout=0.5 (repeatable)")
+    parser.add_argument("--out", help="output folder (default: runs/train-MODEL-DATASET)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = args.model or args.model_option
+    if not model or (args.model and args.model_option and args.model != args.model_option):
+        print("error: give one model, e.g. `train lenet5` or `train --model lenet5`", file=sys.stderr)
+        return 2
+    stem = os.path.splitext(os.path.basename(os.fspath(args.dataset)))[0]
+    out = args.out or os.path.join("runs", f"train-{model}-{stem}")
+    try:
+        results = train(
+            model, args.dataset, args.frameworks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
+            out=out, image_size=args.image_size, limit=args.limit, weights=args.weights,
+            overrides=dict(args.overrides), log=lambda line: print(line, flush=True),
+        )
+    except (ZooError, ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = results["summary"]
+    print(f"\n{'framework':>9}  {'final test':>10}  {'first-step loss':>15}  {'vs ' + summary['reference']:>9}  "
+          f"{'median img/s':>12}")
+    for fw, run in results["frameworks"].items():
+        diff = summary["first_step_loss_rel_diff"].get(fw)
+        print(f"{fw:>9}  {100 * run['test_accuracy'][-1]:9.2f}%  {run['first_step_loss']:15.7f}  "
+              f"{'-' if diff is None else f'{diff:.1e}':>9}  {summary['median_images_per_sec'][fw]:12,.0f}")
+    print(f"final test accuracies lie within {100 * summary['final_test_accuracy_spread']:.2f} percentage points")
+    print(f"wrote {os.path.join(out, 'train.json')} and {os.path.join(out, 'train.png')}")
+    return 0

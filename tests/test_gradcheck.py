@@ -1,0 +1,96 @@
+"""`compare gradcheck`: one training step's gradients agree across frameworks, and a mismatch is caught."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import zoo
+from compare import cli, gradcheck
+
+# Small models of several kinds, where registered: plain; BatchNorm; depthwise, SE and hardswish; stochastic depth.
+CANDIDATES = ("lenet5", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
+MODELS = [name for name in CANDIDATES if name in zoo.list_models()]
+OTHERS = [fw for fw in zoo.available_frameworks() if fw != "torch"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradients_agree_across_frameworks(name):
+    result = gradcheck.gradcheck_model(name, batch=2)
+    assert [check.framework for check in result.checks] == OTHERS
+    for check in result.checks:
+        assert not check.problems
+        assert check.tensors
+    assert result.ok, gradcheck.report(result)
+
+
+def test_a_planted_mismatch_fails_and_is_named():
+    def tamper(framework, weights):
+        if framework == "mxnet":
+            weights["features.3.weight"] = weights["features.3.weight"] * 1.05
+        return weights
+
+    result = gradcheck.gradcheck_model("lenet5", ["tf", "mxnet"], tamper=tamper)
+    checks = {check.framework: check for check in result.checks}
+    assert not result.ok
+    assert checks["tf"].max_error < 1e-5
+    assert checks["mxnet"].max_error > 1e-2
+    assert "FAIL lenet5" in gradcheck.report(result)
+
+
+def test_command_line_exits_non_zero_and_names_the_worst_tensor(monkeypatch, capsys):
+    backend = zoo.backend("tf")
+    honest = backend.loss_gradients
+
+    def planted(model, images, labels):
+        loss, grads = honest(model, images, labels)
+        grads["features.3.weight"] = grads["features.3.weight"] * 1.01
+        return loss, grads
+
+    monkeypatch.setattr(backend, "loss_gradients", planted)
+    assert cli.main(["gradcheck", "lenet5", "--frameworks", "tf"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL lenet5" in out and "worst features.3.weight: " in out
+
+
+def test_command_line_passes_and_rejects_unknown_models(capsys):
+    assert cli.main(["gradcheck", "lenet*"]) == 0
+    assert "ok   lenet5" in capsys.readouterr().out
+    assert cli.main(["gradcheck", "lenet_5"]) == 2
+    assert "unknown model 'lenet_5'" in capsys.readouterr().err
+    assert cli.main(["gradcheck"]) == 2
+
+
+def test_zero_gradients_are_judged_against_their_layers_gradient():
+    # A conv bias right before a BatchNorm has a true gradient of 0: rounding noise must not fail it.
+    reference = {"conv.weight": np.ones((10, 10)), "conv.bias": np.zeros(10),
+                 "fc.weight": np.full((5, 5), 0.1), "fc.bias": np.full(5, 1e-3)}
+    grads = {"conv.weight": np.ones((10, 10)), "conv.bias": np.full(10, 1e-7),
+             "fc.weight": np.full((5, 5), 0.101), "fc.bias": np.full(5, 1.1e-3)}
+    errors, problems = gradcheck.compare_gradients(reference, grads)
+    by_name = {e.name: e for e in errors}
+    assert not problems
+    assert by_name["conv.bias"].error < 1e-6 and by_name["conv.bias"].absolute == pytest.approx(np.sqrt(10) * 1e-7)
+    assert errors[0].name == "fc.weight" and errors[0].error == pytest.approx(0.01, rel=1e-4)
+    assert by_name["fc.bias"].error == pytest.approx(np.sqrt(5) * 1e-4 / np.sqrt(0.25 + 5e-6))
+    strict = {e.name: e for e in gradcheck.compare_gradients(reference, grads, layer_floor=0.0)[0]}
+    assert strict["fc.bias"].error == pytest.approx(0.1)
+
+
+def test_missing_and_absent_gradients_are_problems():
+    reference = {"a.weight": np.ones(3), "a.bias": np.ones(3), "b.weight": np.ones(3)}
+    _, problems = gradcheck.compare_gradients(reference, {"a.weight": None, "b.weight": np.ones(3), "c.weight": np.ones(3)})
+    assert problems == ["a.bias: missing", "c.weight: not in the reference", "a.weight: no gradient"]
+
+
+def test_random_knobs_are_turned_off():
+    @dataclass(frozen=True)
+    class Config(zoo.FamilyConfig):
+        dropout: float = 0.2
+        stochastic_depth_prob: float = 0.1
+        drop_rate: int = 1
+        width_mult: float = 1.0
+        dropout_enabled: bool = True
+
+    assert gradcheck.random_knobs(Config()) == {"dropout": 0.0, "stochastic_depth_prob": 0.0, "drop_rate": 0}

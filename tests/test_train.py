@@ -1,0 +1,158 @@
+"""`compare train` and its data: every framework learns the same way, and bad input is a clear error."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import zoo
+from compare import cli, train as training
+from compare.datasets import DatasetError, load_dataset, resize
+
+FRAMEWORKS = zoo.available_frameworks()
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    results = training.train("lenet5", "digits", FRAMEWORKS, epochs=3, batch_size=16, lr=0.1,
+                             limit=400, out=out)
+    return results, out
+
+
+@pytest.mark.slow
+def test_loss_falls_and_accuracy_rises_in_every_framework(short_run):
+    results, _ = short_run
+    assert list(results["frameworks"]) == FRAMEWORKS
+    for framework, run in results["frameworks"].items():
+        assert len(run["loss"]) == len(run["test_accuracy"]) == len(run["images_per_sec"]) == 3
+        assert run["loss"][-1] < 0.5 * run["loss"][0], framework
+        assert run["test_accuracy"][-1] > run["initial"]["test_accuracy"] + 0.3, framework
+        assert run["train_accuracy"][-1] > run["train_accuracy"][0], framework
+        assert all(rate > 0 for rate in run["images_per_sec"])
+
+
+@pytest.mark.slow
+def test_frameworks_take_the_same_steps(short_run):
+    # Same start, batches, loss and update rule under a changing (cosine) rate: LeNet-5 has no
+    # dropout, so every step's loss agrees to rounding.
+    results, _ = short_run
+    summary = results["summary"]
+    for framework, diff in summary["first_step_loss_rel_diff"].items():
+        assert diff < 1e-5, framework
+    reference = np.array(results["frameworks"]["torch"]["step_loss"])
+    for framework, run in results["frameworks"].items():
+        steps = np.array(run["step_loss"])
+        assert steps.shape == reference.shape
+        assert np.max(np.abs(steps - reference) / reference) < 1e-3, framework
+
+
+@pytest.mark.slow
+def test_results_are_written(short_run):
+    results, out = short_run
+    saved = json.loads((out / "train.json").read_text())
+    for run in saved["frameworks"].values():
+        assert {"loss", "train_accuracy", "test_accuracy", "images_per_sec"} <= set(run)
+    assert saved["settings"]["train_images"] + saved["settings"]["test_images"] == 400
+    assert (out / "train.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_trains_on_a_users_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = rng.standard_normal((60, 12, 12, 1)).astype(np.float32) + y[:, None, None, None]  # NHWC, learnable
+    np.savez(tmp_path / "mine.npz", x=x, y=y)
+    code = cli.main(["train", "--model", "lenet5", "--dataset", str(tmp_path / "mine.npz"), "--frameworks", "torch",
+                     "--epochs", "2", "--out", str(tmp_path / "out")])
+    assert code == 0
+    saved = json.loads((tmp_path / "out" / "train.json").read_text())
+    assert saved["settings"]["num_classes"] == 3
+    assert "torch" in capsys.readouterr().out
+
+
+def test_schedules():
+    cosine = [training.learning_rate("cosine", 0.1, step, 0, 10, 1) for step in range(11)]
+    assert cosine[0] == 0.1 and math.isclose(cosine[5], 0.05) and abs(cosine[10]) < 1e-12
+    assert [training.learning_rate("step", 1.0, 0, epoch, 8, 8) for epoch in range(8)] == \
+        pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert training.learning_rate("constant", 0.3, 7, 3, 10, 5) == 0.3
+
+
+def test_batches_are_fixed_by_the_seed_and_skip_single_examples():
+    first = training.batches(65, 32, epoch=0, seed=1)
+    assert [len(b) for b in first] == [32, 32]  # the lone 65th example would break BatchNorm
+    assert all((a == b).all() for a, b in zip(first, training.batches(65, 32, epoch=0, seed=1)))
+    assert not (first[0] == training.batches(65, 32, epoch=1, seed=1)[0]).all()
+
+
+def test_digits_are_resized_normalised_and_split_by_class():
+    data = load_dataset("digits", image_size=32, in_channels=3, seed=0)
+    assert data.x_train.shape[1:] == (3, 32, 32) and data.x_train.dtype == np.float32
+    assert len(data.y_train) + len(data.y_test) == 1797 and data.num_classes == 10
+    assert abs(len(data.y_test) - 0.2 * 1797) < 10
+    assert set(np.unique(data.y_test)) == set(range(10))
+    assert abs(data.x_train.mean()) < 1e-4 and abs(data.x_train.std() - 1) < 1e-3
+    again = load_dataset("digits", image_size=32, in_channels=3, seed=0)
+    np.testing.assert_array_equal(again.y_test, data.y_test)
+
+
+def test_resize_is_bilinear_with_half_pixel_centres():
+    image = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
+    np.testing.assert_allclose(resize(image, 4)[0, 0, 0], [0, 0.25, 0.75, 1])
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: "mnist", "unknown dataset 'mnist'"),
+    (lambda tmp: _npz(tmp, images=np.zeros((4, 8, 8)), y=np.arange(4)), "lacks array.*'x'"),
+    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, -1, 1])), r"labels must lie in \[0, 2\)"),
+    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, 0.5, 1])), "integer class indices"),
+    (lambda tmp: _npz(tmp, x=np.zeros((4, 64)), y=np.arange(4)), "got 2-d array of shape"),
+    (lambda tmp: _npz(tmp, x=np.zeros((4, 1, 8, 8, 1)), y=np.arange(4)), "got 5-d array"),
+    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.arange(3)), "one per image"),
+    (lambda tmp: tmp / "missing.npz", "does not exist"),
+])
+def test_bad_datasets_are_clear_errors(tmp_path, make, message):
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(make(tmp_path), image_size=32, in_channels=1)
+
+
+def test_labels_beyond_the_class_count_are_an_error():
+    with pytest.raises(DatasetError, match=r"labels must lie in \[0, 5\); .* \(min 0, max 9\)"):
+        load_dataset("digits", image_size=8, in_channels=1, num_classes=5)
+
+
+def test_command_line_reports_bad_input(tmp_path, capsys):
+    assert cli.main(["train", "--model", "lenet5", "--dataset", "nope", "--frameworks", "torch"]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+    assert cli.main(["train", "--model", "lenet5", "--image-size", "28", "--frameworks", "torch"]) == 2
+    assert "only 32x32" in capsys.readouterr().err
+    assert cli.main(["train", "--model", "lenet_5", "--frameworks", "torch"]) == 2
+    assert "unknown model 'lenet_5'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("framework", [fw for fw in FRAMEWORKS if fw != "torch"])
+def test_update_rule_equals_torch_sgd_under_a_changing_rate(framework):
+    # Keras' and Gluon's own SGD fold the rate into the momentum buffer, which differs from
+    # torch.optim.SGD as soon as the rate changes; the runners must not.
+    start = training.initial_weights("lenet5", 10, seed=3, overrides={})
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, 8)
+    finals = {}
+    for fw in ("torch", framework):
+        model = zoo.create_model("lenet5", fw, num_classes=10)
+        zoo.backend(fw).load_weights(model, start)
+        runner = training.RUNNERS[fw](model, momentum=0.9, weight_decay=0.01, seed=0)
+        for lr in (0.1, 0.1, 0.01, 0.05, 0.001, 0.2):
+            runner.step(runner.prepare(x), runner.labels(y), lr)
+        finals[fw] = zoo.backend(fw).export_weights(model)
+    for name, expected in finals["torch"].items():
+        moved = np.linalg.norm(expected - start[name])
+        assert np.linalg.norm(finals[framework][name] - expected) <= 1e-4 * moved, name
