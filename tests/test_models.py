@@ -126,6 +126,8 @@ def test_mxnet_hybridized_and_exported_model_agree(model_cache, name, tmp_path):
     model.hybridize(static_alloc=True, static_shape=True)
     hybrid = model(images).asnumpy()
     np.testing.assert_allclose(hybrid, imperative, rtol=1e-5, atol=1e-5)
+    with pytest.raises(zoo.InputShapeError):  # the input check outlives hybridization
+        model(mx.nd.concat(images, images[:, :1], dim=1))
     prefix = str(tmp_path / name)
     model.export(prefix)
     imported = mx.gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params")

@@ -6,6 +6,7 @@ names are the canonical names once BatchNorm's gamma/beta are called weight/bias
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Mapping
 
 from . import _compat  # noqa: F401  (must run before mxnet is imported)
@@ -21,6 +22,10 @@ from zoo.weights import check_mapping  # noqa: E402
 FRAMEWORK = "mxnet"
 LAYOUT = "NCHW"
 _GLUON_TO_CANONICAL = {"gamma": "weight", "beta": "bias"}
+
+# The input check is a pre-hook on the top-level block, which Block.__call__ runs before the cached
+# graph, hybridized or not; Gluon's warning is about hooks on child blocks inside a hybridized graph.
+warnings.filterwarnings("ignore", message=r'".*" is being hybridized while still having forward hook')
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,

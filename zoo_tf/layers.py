@@ -50,8 +50,9 @@ def conv2d(x, filters: int, kernel_size, *, name: str, stride=1, padding=0, grou
     if groups > 1 and groups == channels and filters % channels == 0:
         return layers.DepthwiseConv2D(kernel_size, strides=stride, depth_multiplier=filters // channels,
                                       dilation_rate=dilation, use_bias=use_bias, name=name)(x)
-    return layers.Conv2D(filters, kernel_size, strides=stride, groups=groups, dilation_rate=dilation,
-                         use_bias=use_bias, name=name)(x)
+    conv = GroupedConv2D if groups > 1 else layers.Conv2D
+    return conv(filters, kernel_size, strides=stride, groups=groups, dilation_rate=dilation,
+                use_bias=use_bias, name=name)(x)
 
 
 def batch_norm(x, *, name: str, eps: float = 1e-5, momentum: float = 0.1):
@@ -116,10 +117,3 @@ class GroupedConv2D(layers.Conv2D):
             for x, k in zip(xs, ks)
         ], axis=-1)
 
-
-def grouped_conv2d(x, filters: int, kernel_size, *, name: str, groups: int, stride=1, padding=0,
-                   use_bias: bool = True):
-    """`nn.Conv2d(in, filters, kernel_size, stride, padding, groups=groups, bias=use_bias)` for
-    1 < groups < in (a depthwise convolution is `conv2d`'s job)."""
-    x = pad(x, padding, name=f"{name}.pad")
-    return GroupedConv2D(filters, kernel_size, strides=stride, groups=groups, use_bias=use_bias, name=name)(x)

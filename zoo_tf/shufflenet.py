@@ -5,7 +5,7 @@ from keras import layers, ops
 
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
-from .layers import activation, avg_pool, batch_norm, conv2d, grouped_conv2d, max_pool
+from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
 
 
 class ChannelShuffle(layers.Layer):
@@ -48,9 +48,7 @@ def _head(x, num_classes: int, use_bias: bool = True):
 # ShuffleNet V1 ---------------------------------------------------------------------------------
 
 def _pointwise(x, filters: int, groups: int, name: str):
-    if groups == 1:
-        return conv2d(x, filters, 1, use_bias=False, name=name)
-    return grouped_conv2d(x, filters, 1, groups=groups, use_bias=False, name=name)
+    return conv2d(x, filters, 1, groups=groups, use_bias=False, name=name)
 
 
 def _v1_unit(x, unit: V1Unit, config: ShuffleNetV1Config):
