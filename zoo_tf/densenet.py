@@ -1,0 +1,75 @@
+"""DenseNet in Keras (functional), layer names following torchvision's module paths
+(`features.denseblock1.denselayer1.norm1`)."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from zoo.specs.densenet import DenseNetConfig
+
+from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
+
+
+def _bn(x, config: DenseNetConfig, name: str):
+    return batch_norm(x, name=name, eps=config.bn_eps, momentum=config.bn_momentum)
+
+
+def _concat(features, name: str):
+    return features[0] if len(features) == 1 else layers.Concatenate(axis=-1, name=name)(features)
+
+
+def _bn_function(features, config: DenseNetConfig, name: str):
+    """concat + norm1 + relu1 + conv1: the part torchvision's memory_efficient recomputes."""
+    x = _concat(features, f"{name}.cat")
+    x = activation(_bn(x, config, f"{name}.norm1"), "relu", name=f"{name}.relu1")
+    width = config.bn_size * config.growth_rate if config.bottleneck else config.growth_rate
+    kernel, padding = (1, 0) if config.bottleneck else (3, 1)
+    return conv2d(x, width, kernel, padding=padding, use_bias=config.conv_bias, name=f"{name}.conv1")
+
+
+def _rematerialized_bn_function(features, config: DenseNetConfig, name: str):
+    # Keras rematerialises per layer; to recompute the whole concat-BN-ReLU-conv (what saves the
+    # memory), it is made one nested functional model called under a RematScope, which wraps its call
+    # in tf.recompute_grad. Its layers keep their torchvision names (canonical_variables recurses).
+    inputs = [keras.Input(shape=tuple(f.shape[1:]), name=f"{name}.in{i}") for i, f in enumerate(features)]
+    block = keras.Model(inputs, _bn_function(inputs, config, name), name=f"{name}.bn_function")
+    with keras.RematScope(mode="full"):
+        return block(features)
+
+
+def dense_layer(features, config: DenseNetConfig, name: str):
+    if config.memory_efficient:
+        out = _rematerialized_bn_function(features, config, name)
+    else:
+        out = _bn_function(features, config, name)
+    if config.bottleneck:
+        out = activation(_bn(out, config, f"{name}.norm2"), "relu", name=f"{name}.relu2")
+        out = conv2d(out, config.growth_rate, 3, padding=1, use_bias=config.conv_bias, name=f"{name}.conv2")
+    if config.drop_rate > 0:
+        out = layers.Dropout(config.drop_rate, name=f"{name}.dropout")(out)
+    return out
+
+
+def build(inputs, config: DenseNetConfig, num_classes: int):
+    stem = config.num_init_features
+    if config.stem == "imagenet":
+        x = conv2d(inputs, stem, 7, stride=2, padding=3, use_bias=config.conv_bias, name="features.conv0")
+        x = activation(_bn(x, config, "features.norm0"), "relu", name="features.relu0")
+        x = max_pool(x, 3, stride=2, padding=1, name="features.pool0")
+    else:
+        x = conv2d(inputs, stem, 3, padding=1, use_bias=config.conv_bias, name="features.conv0")
+    stages = config.stages()
+    for index, ((_, _, trans_out), layers_in_block) in enumerate(zip(stages, config.block_config), start=1):
+        block = f"features.denseblock{index}"
+        features = [x]
+        for i in range(1, layers_in_block + 1):
+            features.append(dense_layer(features, config, f"{block}.denselayer{i}"))
+        x = _concat(features, f"{block}.cat")
+        if index < len(stages):
+            name = f"features.transition{index}"
+            x = activation(_bn(x, config, f"{name}.norm"), "relu", name=f"{name}.relu")
+            x = conv2d(x, trans_out, 1, use_bias=config.conv_bias, name=f"{name}.conv")
+            x = avg_pool(x, 2, stride=2, name=f"{name}.pool")
+    x = activation(_bn(x, config, "features.norm5"), "relu", name="relu")
+    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+    return layers.Dense(num_classes, name="classifier")(x)
