@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from zoo.specs.densenet import DenseNetConfig
 
 from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
+from .weights import canonical_variables
 
 
 def _bn(x, config: DenseNetConfig, name: str):
@@ -27,14 +29,36 @@ def _bn_function(features, config: DenseNetConfig, name: str):
     return conv2d(x, width, kernel, padding=padding, use_bias=config.conv_bias, name=f"{name}.conv1")
 
 
+class Recomputed(keras.layers.Layer):
+    """Runs a nested functional block under tf.recompute_grad: its activations are not kept for the
+    backward pass but recomputed there (torchvision's memory_efficient uses torch.utils.checkpoint).
+
+    Keras' own RematScope cannot do this here: it rematerialises layer by layer (so the concatenation
+    is still stored) and, inside tf.function, fails on layers called with `training=`.
+    """
+
+    def __init__(self, block: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs, training=None):
+        def forward(*tensors):
+            return self.block(list(tensors), training=training)
+
+        return tf.recompute_grad(forward)(*inputs)
+
+    def compute_output_spec(self, inputs, training=None):
+        return self.block.compute_output_spec(inputs)
+
+    def canonical_variables(self):
+        # The inner layers keep their torchvision names, so the weights are the block's own.
+        return canonical_variables(self.block)
+
+
 def _rematerialized_bn_function(features, config: DenseNetConfig, name: str):
-    # Keras rematerialises per layer; to recompute the whole concat-BN-ReLU-conv (what saves the
-    # memory), it is made one nested functional model called under a RematScope, which wraps its call
-    # in tf.recompute_grad. Its layers keep their torchvision names (canonical_variables recurses).
     inputs = [keras.Input(shape=tuple(f.shape[1:]), name=f"{name}.in{i}") for i, f in enumerate(features)]
     block = keras.Model(inputs, _bn_function(inputs, config, name), name=f"{name}.bn_function")
-    with keras.RematScope(mode="full"):
-        return block(features)
+    return Recomputed(block, name=f"{name}.recomputed")(features)
 
 
 def dense_layer(features, config: DenseNetConfig, name: str):
