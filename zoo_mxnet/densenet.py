@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mxnet.gluon import nn
 
-from zoo.specs.densenet import DenseNetConfig
+from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 
 def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm:
@@ -19,8 +19,8 @@ def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm:
     return nn.BatchNorm(momentum=1.0 - config.bn_momentum, epsilon=config.bn_eps, in_channels=channels)
 
 
-def _conv(config: DenseNetConfig, in_channels: int, channels: int, kernel: int, stride: int = 1) -> nn.Conv2D:
-    return nn.Conv2D(channels, kernel, strides=stride, padding=kernel // 2, use_bias=config.conv_bias,
+def _conv(config: DenseNetConfig, in_channels: int, channels: int, kernel: int) -> nn.Conv2D:
+    return nn.Conv2D(channels, kernel, padding=kernel // 2, use_bias=config.conv_bias,
                      in_channels=in_channels)
 
 
@@ -83,7 +83,7 @@ class Transition(nn.HybridBlock):
         with self.name_scope():
             self.norm = _norm(config, in_features)
             self.conv = _conv(config, in_features, out_features, 1)
-            self.pool = nn.AvgPool2D(2, strides=2)
+            self.pool = nn.AvgPool2D(TRANSITION_POOL, strides=TRANSITION_POOL)
 
     def hybrid_forward(self, F, x):
         return self.pool(self.conv(F.relu(self.norm(x))))
@@ -101,13 +101,14 @@ class DenseNet(nn.HybridBlock):
         with self.name_scope():
             self.features = NamedSequential()
             with self.features.name_scope():
-                if config.stem == "imagenet":
-                    self.features.add("conv0", _conv(config, in_channels, stem, 7, stride=2))
+                kernel, stride, padding = config.stem_conv
+                self.features.add("conv0", nn.Conv2D(stem, kernel, strides=stride, padding=padding,
+                                                     use_bias=config.conv_bias, in_channels=in_channels))
+                if config.stem_pool:
+                    kernel, stride, padding = config.stem_pool
                     self.features.add("norm0", _norm(config, stem))
                     self.features.add("relu0", ReLU())
-                    self.features.add("pool0", nn.MaxPool2D(3, strides=2, padding=1))
-                else:
-                    self.features.add("conv0", _conv(config, in_channels, stem, 3))
+                    self.features.add("pool0", nn.MaxPool2D(kernel, strides=stride, padding=padding))
                 stages = config.stages()
                 for index, ((block_in, block_out, trans_out), layers) in enumerate(
                         zip(stages, config.block_config), start=1):

@@ -80,14 +80,15 @@ class ResNet(nn.HybridBlock):
         super().__init__(**kwargs)
         block = BLOCKS[config.block]
         inplanes = config.stem_width
-        self.imagenet_stem = config.stem == "imagenet"
+        self.pooled_stem = config.stem_pool is not None
         with self.name_scope():
-            if self.imagenet_stem:
-                self.conv1 = nn.Conv2D(inplanes, 7, strides=2, padding=3, use_bias=False, in_channels=in_channels)
-                self.maxpool = nn.MaxPool2D(3, strides=2, padding=1)
-            else:
-                self.conv1 = _conv(in_channels, inplanes, 3)
+            kernel, stride, padding = config.stem_conv
+            self.conv1 = nn.Conv2D(inplanes, kernel, strides=stride, padding=padding, use_bias=False,
+                                   in_channels=in_channels)
             self.bn1 = _norm(config, inplanes)
+            if self.pooled_stem:
+                kernel, stride, padding = config.stem_pool
+                self.maxpool = nn.MaxPool2D(kernel, strides=stride, padding=padding)
             for index, (planes, blocks, stride) in enumerate(
                     zip(config.widths, config.layers, config.stage_strides()), start=1):
                 out = planes * config.expansion
@@ -106,7 +107,7 @@ class ResNet(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         x = F.relu(self.bn1(self.conv1(x)))
-        if self.imagenet_stem:
+        if self.pooled_stem:
             x = self.maxpool(x)
         for index in range(1, self.num_stages + 1):
             x = getattr(self, f"layer{index}")(x)

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.specs.densenet import DenseNetConfig
+from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
 from .weights import canonical_variables
@@ -76,12 +76,12 @@ def dense_layer(features, config: DenseNetConfig, name: str):
 
 def build(inputs, config: DenseNetConfig, num_classes: int):
     stem = config.num_init_features
-    if config.stem == "imagenet":
-        x = conv2d(inputs, stem, 7, stride=2, padding=3, use_bias=config.conv_bias, name="features.conv0")
+    kernel, stride, padding = config.stem_conv
+    x = conv2d(inputs, stem, kernel, stride=stride, padding=padding, use_bias=config.conv_bias, name="features.conv0")
+    if config.stem_pool:
+        kernel, stride, padding = config.stem_pool
         x = activation(_bn(x, config, "features.norm0"), "relu", name="features.relu0")
-        x = max_pool(x, 3, stride=2, padding=1, name="features.pool0")
-    else:
-        x = conv2d(inputs, stem, 3, padding=1, use_bias=config.conv_bias, name="features.conv0")
+        x = max_pool(x, kernel, stride=stride, padding=padding, name="features.pool0")
     stages = config.stages()
     for index, ((_, _, trans_out), layers_in_block) in enumerate(zip(stages, config.block_config), start=1):
         block = f"features.denseblock{index}"
@@ -93,7 +93,7 @@ def build(inputs, config: DenseNetConfig, num_classes: int):
             name = f"features.transition{index}"
             x = activation(_bn(x, config, f"{name}.norm"), "relu", name=f"{name}.relu")
             x = conv2d(x, trans_out, 1, use_bias=config.conv_bias, name=f"{name}.conv")
-            x = avg_pool(x, 2, stride=2, name=f"{name}.pool")
+            x = avg_pool(x, TRANSITION_POOL, stride=TRANSITION_POOL, name=f"{name}.pool")
     x = activation(_bn(x, config, "features.norm5"), "relu", name="relu")
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
     return layers.Dense(num_classes, name="classifier")(x)

@@ -55,13 +55,12 @@ BLOCKS = {"basic": basic_block, "bottleneck": bottleneck}
 
 def build(inputs, config: ResNetConfig, num_classes: int, attention: Attention = None):
     block = BLOCKS[config.block]
-    if config.stem == "imagenet":
-        x = conv2d(inputs, config.stem_width, 7, stride=2, padding=3, use_bias=False, name="conv1")
-    else:
-        x = conv2d(inputs, config.stem_width, 3, padding=1, use_bias=False, name="conv1")
+    kernel, stride, padding = config.stem_conv
+    x = conv2d(inputs, config.stem_width, kernel, stride=stride, padding=padding, use_bias=False, name="conv1")
     x = activation(_bn(x, config, "bn1"), "relu", name="relu")
-    if config.stem == "imagenet":
-        x = max_pool(x, 3, stride=2, padding=1, name="maxpool")
+    if config.stem_pool:
+        kernel, stride, padding = config.stem_pool
+        x = max_pool(x, kernel, stride=stride, padding=padding, name="maxpool")
     inplanes = config.stem_width
     for index, (planes, blocks, stride) in enumerate(
             zip(config.widths, config.layers, config.stage_strides()), start=1):

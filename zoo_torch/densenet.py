@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from zoo.specs.densenet import DenseNetConfig
+from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 
 def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm2d:
@@ -69,7 +69,7 @@ class Transition(nn.Sequential):
         self.norm = _norm(config, in_features)
         self.relu = nn.ReLU(inplace=True)
         self.conv = nn.Conv2d(in_features, out_features, 1, bias=config.conv_bias)
-        self.pool = nn.AvgPool2d(2, stride=2)
+        self.pool = nn.AvgPool2d(TRANSITION_POOL, stride=TRANSITION_POOL)
 
 
 class DenseNet(nn.Module):
@@ -77,14 +77,14 @@ class DenseNet(nn.Module):
         super().__init__()
         stem = config.num_init_features
         self.features = nn.Sequential()
-        if config.stem == "imagenet":
-            self.features.add_module("conv0", nn.Conv2d(in_channels, stem, 7, stride=2, padding=3, bias=config.conv_bias))
+        kernel, stride, padding = config.stem_conv
+        self.features.add_module("conv0", nn.Conv2d(in_channels, stem, kernel, stride=stride, padding=padding,
+                                                    bias=config.conv_bias))
+        # Huang et al.'s CIFAR stem stops here: the first dense layer's BN-ReLU follows directly.
+        if config.stem_pool:
             self.features.add_module("norm0", _norm(config, stem))
             self.features.add_module("relu0", nn.ReLU(inplace=True))
-            self.features.add_module("pool0", nn.MaxPool2d(3, stride=2, padding=1))
-        else:
-            # Huang et al.'s CIFAR stem: the first dense layer's BN-ReLU follows directly.
-            self.features.add_module("conv0", nn.Conv2d(in_channels, stem, 3, padding=1, bias=config.conv_bias))
+            self.features.add_module("pool0", nn.MaxPool2d(*config.stem_pool))
         stages = config.stages()
         for index, ((block_in, block_out, trans_out), layers) in enumerate(zip(stages, config.block_config), start=1):
             self.features.add_module(f"denseblock{index}", DenseBlock(config, layers, block_in))

@@ -89,14 +89,12 @@ class ResNet(nn.Module):
         block = BLOCKS[config.block]
         norm = _norm(config)
         inplanes = config.stem_width
-        if config.stem == "imagenet":
-            self.conv1 = nn.Conv2d(in_channels, inplanes, 7, stride=2, padding=3, bias=False)
-            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        else:
-            self.conv1 = conv3x3(in_channels, inplanes)
-            self.maxpool = nn.Identity()
+        kernel, stride, padding = config.stem_conv
+        self.conv1 = nn.Conv2d(in_channels, inplanes, kernel, stride=stride, padding=padding, bias=False)
         self.bn1 = norm(inplanes)
         self.relu = nn.ReLU(inplace=True)
+        # The CIFAR stem has no pool; an Identity keeps torchvision's module tree and forward.
+        self.maxpool = nn.MaxPool2d(*config.stem_pool) if config.stem_pool else nn.Identity()
         for index, (planes, blocks, stride) in enumerate(
                 zip(config.widths, config.layers, config.stage_strides()), start=1):
             out = planes * config.expansion

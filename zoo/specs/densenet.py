@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from ..arith import conv_out
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
 
+# stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
 # "imagenet": 7x7/2 conv0 + norm0 + relu0 + 3x3/2 max pool0 (torchvision, and d2l's stem);
-# "cifar": a single 3x3/1 conv0 (Huang et al.'s CIFAR/SVHN networks).
-STEMS = ("imagenet", "cifar")
+# "cifar": a single 3x3/1 conv0 (Huang et al.'s CIFAR/SVHN networks), no norm0/relu0/pool0.
+STEMS = {
+    "imagenet": ((7, 2, 3), (3, 2, 1)),
+    "cifar": ((3, 1, 1), None),
+}
+# A transition halves the resolution with a 2x2/2 average pool.
+TRANSITION_POOL = 2
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,9 @@ class DenseNetConfig(FamilyConfig):
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     # Recompute the concat + BN + ReLU + 1x1 conv of each dense layer in the backward pass instead of
-    # storing it (Pleiss et al., 2017). Same outputs and gradients; see each framework's builder.
+    # storing it (Pleiss et al., 2017). Same outputs and gradients. PyTorch: torch.utils.checkpoint, as
+    # torchvision; TensorFlow: tf.recompute_grad; MXNet: accepted, no effect (see zoo_mxnet.densenet).
+    # As with any recomputation, a training step updates norm1's running statistics twice.
     memory_efficient: bool = False
 
     def validate(self) -> None:
@@ -51,7 +59,7 @@ class DenseNetConfig(FamilyConfig):
         if not isinstance(self.compression, (int, float)) or not 0.0 < self.compression <= 1.0:
             raise ValueError(f"compression must be in (0, 1], got {self.compression!r}")
         check_probability("drop_rate", self.drop_rate)
-        check_choice("stem", self.stem, STEMS)
+        check_choice("stem", self.stem, tuple(STEMS))
         check_positive("bn_eps", self.bn_eps)
         if not 0.0 <= self.bn_momentum <= 1.0:
             raise ValueError(f"bn_momentum (PyTorch convention) must be in [0, 1], got {self.bn_momentum!r}")
@@ -83,13 +91,21 @@ class DenseNetConfig(FamilyConfig):
     def out_channels(self) -> int:
         return self.stages()[-1][2]
 
+    @property
+    def stem_conv(self) -> tuple[int, int, int]:
+        return STEMS[self.stem][0]
+
+    @property
+    def stem_pool(self) -> tuple[int, int, int] | None:
+        return STEMS[self.stem][1]
+
     def feature_size(self, size: int) -> int:
-        if self.stem == "imagenet":
-            size = conv_out(conv_out(size, 7, 2, 3), 3, 2, 1)
-        else:
-            size = conv_out(size, 3, 1, 1)
+        """Height (= width) of the last block's map for a size x size input."""
+        size = conv_out(size, *self.stem_conv)
+        if self.stem_pool:
+            size = conv_out(size, *self.stem_pool)
         for _ in self.block_config[:-1]:
-            size = conv_out(size, 2, 2)
+            size = conv_out(size, TRANSITION_POOL, TRANSITION_POOL)
         return size
 
     def min_input_size(self) -> int:
@@ -101,7 +117,7 @@ class DenseNetConfig(FamilyConfig):
 
 def bn_state(config: DenseNetConfig) -> int:
     """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
-    total = config.num_init_features if config.stem == "imagenet" else 0
+    total = config.num_init_features if config.stem_pool else 0  # norm0 comes with the pooled stem
     for (channels, _, _), layers in zip(config.stages(), config.block_config):
         for i in range(layers):
             total += channels + i * config.growth_rate

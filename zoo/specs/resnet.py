@@ -13,10 +13,14 @@ from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, re
 
 # Output channels of a block over its `planes` (the stage width).
 EXPANSION = {"basic": 1, "bottleneck": 4}
+# stem -> ((kernel, stride, padding) of its convolution, (kernel, stride, padding) of its max pool or None).
 # "imagenet": 7x7/2 convolution + 3x3/2 max pool (224x224 inputs become 56x56).
 # "cifar": one 3x3/1 convolution and no pool, so 32x32 inputs keep 32x32 in the first stage
 # (the CIFAR ResNet-18 of kuangliu/pytorch-cifar and of most CIFAR papers).
-STEMS = ("imagenet", "cifar")
+STEMS = {
+    "imagenet": ((7, 2, 3), (3, 2, 1)),
+    "cifar": ((3, 1, 1), None),
+}
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,14 @@ class ResNetConfig(FamilyConfig):
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     # torchvision's option: start every residual branch's last BN at zero, so each block begins as
-    # the identity (Goyal et al., 2017). Off by default, as in torchvision.
+    # the identity (Goyal et al., 2017). Off by default, as in torchvision. An initialisation, so the
+    # PyTorch builder applies it; Keras and Gluon models start from their own initialisers (or load
+    # canonical weights) and ignore it.
     zero_init_residual: bool = False
 
     def validate(self) -> None:
         check_choice("block", self.block, tuple(EXPANSION))
-        check_choice("stem", self.stem, STEMS)
+        check_choice("stem", self.stem, tuple(STEMS))
         if not self.layers or len(self.layers) != len(self.widths):
             raise ValueError(
                 f"layers and widths need one entry per stage and the same length; "
@@ -80,12 +86,19 @@ class ResNetConfig(FamilyConfig):
     def out_channels(self) -> int:
         return self.widths[-1] * self.expansion
 
+    @property
+    def stem_conv(self) -> tuple[int, int, int]:
+        return STEMS[self.stem][0]
+
+    @property
+    def stem_pool(self) -> tuple[int, int, int] | None:
+        return STEMS[self.stem][1]
+
     def feature_size(self, size: int) -> int:
         """Height (= width) of the last stage's map for a size x size input."""
-        if self.stem == "imagenet":
-            size = conv_out(conv_out(size, 7, 2, 3), 3, 2, 1)
-        else:
-            size = conv_out(size, 3, 1, 1)
+        size = conv_out(size, *self.stem_conv)
+        if self.stem_pool:
+            size = conv_out(size, *self.stem_pool)
         for stride in self.stage_strides():
             size = conv_out(size, 3, stride, 1)
         return size
