@@ -70,4 +70,6 @@ for _depth, _resnet_params in TORCHVISION_PARAMS.items():
         params_total=_params + bn_state(_config),
         source=_source,
         paper=PAPER,
+        notes=("torchvision ResNet v1.5 blocks (stride on the 3x3) with torchvision key names; Cadene's "
+               "SE-ResNets stride the first 1x1 and name modules differently, with the same counts"),
     ))
