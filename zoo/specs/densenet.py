@@ -1,0 +1,172 @@
+"""DenseNet (Huang et al., Densely Connected Convolutional Networks) as torchvision builds it, and the
+textbook and CIFAR variants its knobs allow.
+
+Each dense layer sees the concatenation of every earlier feature map of its block and adds
+`growth_rate` channels: BN-ReLU-Conv1x1 (bn_size * growth_rate channels, the "B" of DenseNet-BC)
+then BN-ReLU-Conv3x3. Transitions between blocks are BN-ReLU-Conv1x1 (compression, the "C") and a
+2x2 average pool.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..arith import conv_out
+from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
+
+# stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
+# "imagenet": 7x7/2 conv0 + norm0 + relu0 + 3x3/2 max pool0 (torchvision, and d2l's stem);
+# "cifar": a single 3x3/1 conv0 (Huang et al.'s CIFAR/SVHN networks), no norm0/relu0/pool0.
+STEMS = {
+    "imagenet": ((7, 2, 3), (3, 2, 1)),
+    "cifar": ((3, 1, 1), None),
+}
+# A transition halves the resolution with a 2x2/2 average pool.
+TRANSITION_POOL = 2
+
+
+@dataclass(frozen=True)
+class DenseNetConfig(FamilyConfig):
+    growth_rate: int = 32
+    block_config: tuple[int, ...] = (6, 12, 24, 16)
+    num_init_features: int = 64
+    # Width of the 1x1 bottleneck in units of growth_rate; 0 or None: no bottleneck (a dense layer is
+    # BN-ReLU-Conv3x3 alone, then named norm1/relu1/conv1).
+    bn_size: int | None = 4
+    # Fraction of channels a transition keeps (theta in the paper; floor(theta * C) channels).
+    compression: float = 0.5
+    drop_rate: float = 0.0
+    stem: str = "imagenet"
+    # torchvision's convolutions have no bias (a BatchNorm follows or precedes each); d2l's have one.
+    conv_bias: bool = False
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+    # Recompute the concat + BN + ReLU + 1x1 conv of each dense layer in the backward pass instead of
+    # storing it (Pleiss et al., 2017). Same outputs and gradients. PyTorch: torch.utils.checkpoint, as
+    # torchvision; TensorFlow: tf.recompute_grad; MXNet: accepted, no effect (see zoo_mxnet.densenet).
+    # As with any recomputation, a training step updates norm1's running statistics twice.
+    memory_efficient: bool = False
+
+    def validate(self) -> None:
+        check_positive("growth_rate", self.growth_rate, integer=True)
+        check_positive("num_init_features", self.num_init_features, integer=True)
+        if not self.block_config:
+            raise ValueError("block_config needs at least one dense block, got ()")
+        for layers in self.block_config:
+            check_positive("each entry of block_config", layers, integer=True)
+        if self.bn_size not in (0, None):
+            check_positive("bn_size (0 or None for no bottleneck)", self.bn_size, integer=True)
+        if not isinstance(self.compression, (int, float)) or not 0.0 < self.compression <= 1.0:
+            raise ValueError(f"compression must be in (0, 1], got {self.compression!r}")
+        check_probability("drop_rate", self.drop_rate)
+        check_choice("stem", self.stem, tuple(STEMS))
+        check_positive("bn_eps", self.bn_eps)
+        if not 0.0 <= self.bn_momentum <= 1.0:
+            raise ValueError(f"bn_momentum (PyTorch convention) must be in [0, 1], got {self.bn_momentum!r}")
+        for index, (_, _, out) in enumerate(self.stages()[:-1]):
+            if out < 1:
+                raise ValueError(
+                    f"compression {self.compression} leaves transition {index + 1} with no channels"
+                )
+
+    @property
+    def bottleneck(self) -> bool:
+        return bool(self.bn_size)
+
+    def transition_channels(self, channels: int) -> int:
+        return int(math.floor(channels * self.compression))
+
+    def stages(self) -> list[tuple[int, int, int]]:
+        """(channels into the block, channels out of the block, channels out of its transition) per
+        block; the last block has no transition, its third entry repeats the second."""
+        stages = []
+        channels = self.num_init_features
+        for index, layers in enumerate(self.block_config):
+            out = channels + layers * self.growth_rate
+            last = index == len(self.block_config) - 1
+            stages.append((channels, out, out if last else self.transition_channels(out)))
+            channels = stages[-1][2]
+        return stages
+
+    def out_channels(self) -> int:
+        return self.stages()[-1][2]
+
+    @property
+    def stem_conv(self) -> tuple[int, int, int]:
+        return STEMS[self.stem][0]
+
+    @property
+    def stem_pool(self) -> tuple[int, int, int] | None:
+        return STEMS[self.stem][1]
+
+    def feature_size(self, size: int) -> int:
+        """Height (= width) of the last block's map for a size x size input."""
+        size = conv_out(size, *self.stem_conv)
+        if self.stem_pool:
+            size = conv_out(size, *self.stem_pool)
+        for _ in self.block_config[:-1]:
+            size = conv_out(size, TRANSITION_POOL, TRANSITION_POOL)
+        return size
+
+    def min_input_size(self) -> int:
+        size = 1
+        while self.feature_size(size) < 1:
+            size += 1
+        return size
+
+
+def bn_state(config: DenseNetConfig) -> int:
+    """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
+    total = config.num_init_features if config.stem_pool else 0  # norm0 comes with the pooled stem
+    for (channels, _, _), layers in zip(config.stages(), config.block_config):
+        for i in range(layers):
+            total += channels + i * config.growth_rate
+            if config.bottleneck:
+                total += config.bn_size * config.growth_rate
+    total += sum(out for _, out, _ in config.stages()[:-1])  # transition norms
+    total += config.out_channels()  # norm5
+    return 2 * total
+
+
+PAPER = "Densely Connected Convolutional Networks (Huang, Liu, van der Maaten, Weinberger, 2016)"
+
+# name: (growth_rate, block_config, num_init_features, torchvision's trainable parameters)
+TORCHVISION = {
+    "densenet121": (32, (6, 12, 24, 16), 64, 7_978_856),
+    "densenet161": (48, (6, 12, 36, 24), 96, 28_681_000),
+    "densenet169": (32, (6, 12, 32, 32), 64, 14_149_480),
+    "densenet201": (32, (6, 12, 48, 32), 64, 20_013_928),
+}
+
+for _name, (_growth, _blocks, _init, _params) in TORCHVISION.items():
+    _config = DenseNetConfig(growth_rate=_growth, block_config=_blocks, num_init_features=_init)
+    register(ModelSpec(
+        name=_name,
+        family="densenet",
+        config=_config,
+        input_size=(3, 224, 224),
+        params=_params,
+        params_total=_params + bn_state(_config),
+        source=f"torchvision.models.{_name} (torchvision docs: num_params {_params:,})",
+        paper=PAPER,
+        tags=("torchvision",),
+    ))
+
+
+def d2l_densenet(**knobs) -> DenseNetConfig:
+    """d2l.ai's DenseNet (section 8.7): 4 blocks of 4 BN-ReLU-Conv3x3 layers, growth 32, no bottleneck,
+    the 7x7/2 + max pool stem, transitions halving the channels, and biases on every convolution."""
+    defaults = dict(growth_rate=32, block_config=(4, 4, 4, 4), num_init_features=64, bn_size=0,
+                    compression=0.5, stem="imagenet", conv_bias=True)
+    return DenseNetConfig(**{**defaults, **knobs})
+
+
+def densenet_bc_cifar(depth: int = 100, growth_rate: int = 12, **knobs) -> DenseNetConfig:
+    """Huang et al.'s CIFAR DenseNet-BC: 3 blocks of (depth - 4) / 6 bottleneck layers, a 3x3 stem of
+    2 * growth_rate channels, compression 0.5 (L=100, k=12: "0.8M" parameters in the paper's Table 2)."""
+    if depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"DenseNet-BC depth must be 6n + 4 with n >= 1, got {depth!r}")
+    layers = (depth - 4) // 6
+    defaults = dict(growth_rate=growth_rate, block_config=(layers,) * 3, num_init_features=2 * growth_rate,
+                    bn_size=4, compression=0.5, stem="cifar")
+    return DenseNetConfig(**{**defaults, **knobs})

@@ -1,0 +1,173 @@
+"""ResNet (He et al., 2015) as torchvision builds it, and the ResNeXt / wide / CIFAR variants it allows.
+
+torchvision's ResNet is "v1.5": a bottleneck block downsamples in its 3x3 convolution, not in the
+first 1x1 as in the paper, and projection shortcuts (1x1 conv + BN) are used only where the shape
+changes (the paper's option B).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arith import conv_out
+from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, register
+
+# Output channels of a block over its `planes` (the stage width).
+EXPANSION = {"basic": 1, "bottleneck": 4}
+# stem -> ((kernel, stride, padding) of its convolution, (kernel, stride, padding) of its max pool or None).
+# "imagenet": 7x7/2 convolution + 3x3/2 max pool (224x224 inputs become 56x56).
+# "cifar": one 3x3/1 convolution and no pool, so 32x32 inputs keep 32x32 in the first stage
+# (the CIFAR ResNet-18 of kuangliu/pytorch-cifar and of most CIFAR papers).
+STEMS = {
+    "imagenet": ((7, 2, 3), (3, 2, 1)),
+    "cifar": ((3, 1, 1), None),
+}
+
+
+@dataclass(frozen=True)
+class ResNetConfig(FamilyConfig):
+    block: str = "bottleneck"
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    # `planes` of each stage; a block's output has planes * EXPANSION[block] channels.
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: str = "imagenet"
+    stem_width: int = 64
+    # ResNeXt: the bottleneck's 3x3 convolution has groups * int(planes * width_per_group / 64) channels.
+    groups: int = 1
+    width_per_group: int = 64
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+    # torchvision's option: start every residual branch's last BN at zero, so each block begins as
+    # the identity (Goyal et al., 2017). Off by default, as in torchvision. An initialisation, so the
+    # PyTorch builder applies it; Keras and Gluon models start from their own initialisers (or load
+    # canonical weights) and ignore it.
+    zero_init_residual: bool = False
+
+    def validate(self) -> None:
+        check_choice("block", self.block, tuple(EXPANSION))
+        check_choice("stem", self.stem, tuple(STEMS))
+        if not self.layers or len(self.layers) != len(self.widths):
+            raise ValueError(
+                f"layers and widths need one entry per stage and the same length; "
+                f"got layers={self.layers!r}, widths={self.widths!r}"
+            )
+        for value in (*self.layers, *self.widths):
+            check_positive("each entry of layers and widths", value, integer=True)
+        for label, value in (("stem_width", self.stem_width), ("groups", self.groups),
+                             ("width_per_group", self.width_per_group)):
+            check_positive(label, value, integer=True)
+        if self.block == "basic" and (self.groups != 1 or self.width_per_group != 64):
+            raise ValueError(
+                f"the basic block has no grouped bottleneck: it needs groups=1 and width_per_group=64, "
+                f"got groups={self.groups}, width_per_group={self.width_per_group}"
+            )
+        if self.block == "bottleneck":
+            for planes in self.widths:
+                if self.bottleneck_width(planes) < 1:
+                    raise ValueError(
+                        f"stage width {planes} with width_per_group={self.width_per_group} leaves the "
+                        f"bottleneck with no channels per group"
+                    )
+        check_positive("bn_eps", self.bn_eps)
+        if not 0.0 <= self.bn_momentum <= 1.0:
+            raise ValueError(f"bn_momentum (PyTorch convention) must be in [0, 1], got {self.bn_momentum!r}")
+
+    @property
+    def expansion(self) -> int:
+        return EXPANSION[self.block]
+
+    def bottleneck_width(self, planes: int) -> int:
+        """Channels of a bottleneck block's 3x3 convolution (torchvision's rule, which gives ResNeXt)."""
+        return int(planes * (self.width_per_group / 64.0)) * self.groups
+
+    def stage_strides(self) -> tuple[int, ...]:
+        # The first stage keeps the stem's resolution; every later one halves it.
+        return (1,) + (2,) * (len(self.layers) - 1)
+
+    def out_channels(self) -> int:
+        return self.widths[-1] * self.expansion
+
+    @property
+    def stem_conv(self) -> tuple[int, int, int]:
+        return STEMS[self.stem][0]
+
+    @property
+    def stem_pool(self) -> tuple[int, int, int] | None:
+        return STEMS[self.stem][1]
+
+    def feature_size(self, size: int) -> int:
+        """Height (= width) of the last stage's map for a size x size input."""
+        size = conv_out(size, *self.stem_conv)
+        if self.stem_pool:
+            size = conv_out(size, *self.stem_pool)
+        for stride in self.stage_strides():
+            size = conv_out(size, 3, stride, 1)
+        return size
+
+    def min_input_size(self) -> int:
+        size = 1
+        while self.feature_size(size) < 1:
+            size += 1
+        return size
+
+
+# BasicBlock: 2 3x3 convs; Bottleneck: 1x1, 3x3, 1x1 (x4).
+DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+
+
+def resnet_config(depth: int, **knobs) -> ResNetConfig:
+    """The torchvision configuration of ResNet-`depth` (18, 34, 50, 101, 152), with `knobs` changed."""
+    if depth not in DEPTHS:
+        raise ValueError(f"ResNet depth must be one of {', '.join(map(str, DEPTHS))}; got {depth!r}")
+    block, layers = DEPTHS[depth]
+    return ResNetConfig(block=block, layers=layers, **knobs)
+
+
+def bn_state(config: ResNetConfig, num_classes: int = 1000) -> int:
+    """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
+    total = config.stem_width
+    inplanes = config.stem_width
+    for planes, blocks, stride in zip(config.widths, config.layers, config.stage_strides()):
+        out = planes * config.expansion
+        if config.block == "basic":
+            per_block = [planes, planes]
+        else:
+            width = config.bottleneck_width(planes)
+            per_block = [width, width, out]
+        total += blocks * sum(per_block)
+        if stride != 1 or inplanes != out:
+            total += out
+        inplanes = out
+    return 2 * total
+
+
+PAPER = "Deep Residual Learning for Image Recognition (He, Zhang, Ren, Sun, 2015)"
+SOURCE = "torchvision.models.{name} (torchvision docs: num_params {params:,})"
+
+# Trainable parameters of torchvision's models, 1000 classes.
+TORCHVISION_PARAMS = {
+    18: 11_689_512,
+    34: 21_797_672,
+    50: 25_557_032,
+    101: 44_549_160,
+    152: 60_192_808,
+}
+
+for _depth, _params in TORCHVISION_PARAMS.items():
+    _config = resnet_config(_depth)
+    register(ModelSpec(
+        name=f"resnet{_depth}",
+        family="resnet",
+        config=_config,
+        input_size=(3, 224, 224),
+        params=_params,
+        params_total=_params + bn_state(_config),
+        source=SOURCE.format(name=f"resnet{_depth}", params=_params),
+        paper=PAPER,
+        tags=("torchvision",),
+    ))

@@ -1,0 +1,30 @@
+"""SE-ResNet in MXNet Gluon: zoo_mxnet.resnet with a squeeze-and-excitation block (`se.fc1`, `se.fc2`,
+1x1 convolutions) on every residual branch."""
+from __future__ import annotations
+
+from functools import partial
+
+from mxnet.gluon import nn
+
+from zoo.specs.senet import SEResNetConfig
+
+from . import resnet
+
+
+class SqueezeExcitation(nn.HybridBlock):
+    def __init__(self, channels: int, reduction: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        squeezed = channels // reduction
+        with self.name_scope():
+            self.fc1 = nn.Conv2D(squeezed, 1, in_channels=channels)
+            self.fc2 = nn.Conv2D(channels, 1, in_channels=squeezed)
+
+    def hybrid_forward(self, F, x):
+        scale = F.mean(x, axis=(2, 3), keepdims=True)
+        scale = F.sigmoid(self.fc2(F.relu(self.fc1(scale))))
+        return F.broadcast_mul(x, scale)
+
+
+def build(config: SEResNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+    return resnet.build(config, num_classes, in_channels,
+                        attention=partial(SqueezeExcitation, reduction=config.se_reduction))

@@ -1,0 +1,26 @@
+"""SE-ResNet in Keras: zoo_tf.resnet with a squeeze-and-excitation module (`layerX.Y.se.fc1/fc2`, 1x1
+convolutions) on every block's residual branch."""
+from __future__ import annotations
+
+from functools import partial
+
+from keras import layers
+
+from zoo.specs.senet import SEResNetConfig
+
+from . import resnet
+from .layers import activation, conv2d
+
+
+def squeeze_excitation(x, *, reduction: int, name: str):
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avgpool")(x)
+    s = conv2d(s, channels // reduction, 1, name=f"{name}.fc1")
+    s = activation(s, "relu", name=f"{name}.relu")
+    s = activation(conv2d(s, channels, 1, name=f"{name}.fc2"), "sigmoid", name=f"{name}.sigmoid")
+    return layers.Multiply(name=f"{name}.scale")([x, s])
+
+
+def build(inputs, config: SEResNetConfig, num_classes: int):
+    return resnet.build(inputs, config, num_classes,
+                        attention=partial(squeeze_excitation, reduction=config.se_reduction))
