@@ -240,8 +240,8 @@ def test_vgg_torchvision_keys_and_shapes():
     assert len(shapes) == 13 * 2 + 13 * 5 + 3 * 2  # conv w/b, bn w/b/mean/var/count, dense w/b
     assert shapes["features.0.weight"] == (64, 3, 3, 3)
     assert shapes["features.1.running_var"] == (64,)
-    assert shapes["features.41.weight"] == (512, 512, 3, 3)
-    assert shapes["features.42.num_batches_tracked"] == ()
+    assert shapes["features.40.weight"] == (512, 512, 3, 3)
+    assert shapes["features.41.num_batches_tracked"] == ()
     assert shapes["classifier.0.weight"] == (4096, 25088)
     assert shapes["classifier.6.weight"] == (1000, 4096)
     plain = meta_state_shapes("vgg", zoo.get_spec("vgg19").config)
