@@ -62,7 +62,7 @@ class InceptionAux(nn.HybridBlock):
             self.conv = BasicConv2d(in_channels, config.aux_channels, config, 1)
             self.fc1 = nn.Dense(config.aux_hidden, in_units=config.aux_channels * config.aux_pool ** 2)
             self.fc2 = nn.Dense(num_classes, in_units=config.aux_hidden)
-            self.dropout = nn.Dropout(config.aux_dropout)
+            self.dropout = nn.Dropout(config.dropout_aux)
 
     def hybrid_forward(self, F, x):
         x = self.conv(self.pool(x))

@@ -39,7 +39,7 @@ def inception_aux(x, num_classes: int, config: GoogLeNetConfig, *, name: str):
     x = basic_conv(x, config.aux_channels, config, kernel_size=1, name=f"{name}.conv")
     x = layers.Flatten(name=f"{name}.flatten")(x)
     x = activation(layers.Dense(config.aux_hidden, name=f"{name}.fc1")(x), "relu", name=f"{name}.relu")
-    x = layers.Dropout(config.aux_dropout, name=f"{name}.dropout")(x)
+    x = layers.Dropout(config.dropout_aux, name=f"{name}.dropout")(x)
     return layers.Dense(num_classes, name=f"{name}.fc2")(x)
 
 

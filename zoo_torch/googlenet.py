@@ -59,7 +59,7 @@ class InceptionAux(nn.Module):
         self.conv = BasicConv2d(in_channels, config.aux_channels, config, kernel_size=1)
         self.fc1 = nn.Linear(config.aux_channels * config.aux_pool ** 2, config.aux_hidden)
         self.fc2 = nn.Linear(config.aux_hidden, num_classes)
-        self.dropout = nn.Dropout(config.aux_dropout)
+        self.dropout = nn.Dropout(config.dropout_aux)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.adaptive_avg_pool2d(x, (self.pool_size, self.pool_size))

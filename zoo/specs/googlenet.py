@@ -45,7 +45,7 @@ class GoogLeNetConfig(FamilyConfig):
     aux_pool: int = 4
     aux_channels: int = 128
     aux_hidden: int = 1024
-    aux_dropout: float = 0.7
+    dropout_aux: float = 0.7
     # torchvision's re-normalisation of ImageNet-normalised RGB to the [-1, 1] scale of the ported weights.
     transform_input: bool = False
     bn_eps: float = 1e-3
@@ -82,7 +82,7 @@ class GoogLeNetConfig(FamilyConfig):
             if kernel < stride:
                 # ceil_mode windows then could start past the input (PyTorch drops those, MXNet does not).
                 raise ValueError(f"stage_pools kernels must be >= their strides, got {self.stage_pools!r}")
-        for name in ("dropout", "aux_dropout", "bn_momentum"):
+        for name in ("dropout", "dropout_aux", "bn_momentum"):
             check_probability(name, getattr(self, name))
         check_positive("bn_eps", self.bn_eps)
 
