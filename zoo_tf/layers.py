@@ -117,3 +117,128 @@ class GroupedConv2D(layers.Conv2D):
             for x, k in zip(xs, ks)
         ], axis=-1)
 
+# --- Classic CNNs (AlexNet, VGG, NiN, GoogLeNet): adaptive average pool, ceil-mode max pool, LRN. ---
+
+def _adaptive_bins(size, out: int):
+    """(out, size) averaging matrix of PyTorch's adaptive pool: bin i spans [floor(i*size/out), ceil((i+1)*size/out)).
+
+    Works on a dynamic `size` (a scalar tensor), so the pool needs no static height or width; bins overlap
+    where size is not a multiple of out, and repeat a pixel where size < out.
+    """
+    import tensorflow as tf
+
+    size = tf.cast(size, tf.int32)
+    i = tf.range(out, dtype=tf.int32)
+    start = (i * size) // out
+    end = ((i + 1) * size + out - 1) // out
+    j = tf.range(size, dtype=tf.int32)[None, :]
+    inside = tf.logical_and(j >= start[:, None], j < end[:, None])
+    return tf.cast(inside, tf.float32) / tf.cast(end - start, tf.float32)[:, None]
+
+
+class AdaptiveAvgPool2D(layers.Layer):
+    """`nn.AdaptiveAvgPool2d(output_size)` on NHWC maps of any (also unknown) height and width."""
+
+    def __init__(self, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        oh, ow = self.output_size
+        if (oh, ow) == (1, 1):
+            return tf.reduce_mean(x, axis=(1, 2), keepdims=True)
+        shape = tf.shape(x)
+        rows = tf.cast(_adaptive_bins(shape[1], oh), x.dtype)
+        cols = tf.cast(_adaptive_bins(shape[2], ow), x.dtype)
+        # Two small matrix products: pooling is linear, and separable in height and width.
+        x = tf.einsum("ph,nhwc->npwc", rows, x)
+        return tf.einsum("qw,npwc->npqc", cols, x)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], *self.output_size, shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+
+
+def adaptive_avg_pool(x, output_size, *, name: str):
+    return AdaptiveAvgPool2D(output_size, name=name)(x)
+
+
+def _ceil_pool_size(size, kernel: int, stride: int, padding: int, as_int=int):
+    """PyTorch's ceil_mode output size (as zoo.arith.conv_out), for an int or a scalar int tensor `size`."""
+    out = -((-(size + 2 * padding - kernel)) // stride) + 1
+    # A last window starting in the right padding is dropped.
+    return out - as_int((out - 1) * stride >= size + padding)
+
+
+class CeilModePad2D(layers.Layer):
+    """Pad an NHWC map with -inf so that a `valid` max pool gives PyTorch's ceil_mode=True windows.
+
+    PyTorch's symmetric `padding` goes on both sides; the extra rows/columns a ceil-mode last window reaches
+    past the input go at the bottom/right. Sizes may be unknown until the call.
+    """
+
+    def __init__(self, pool_size: int, stride: int, padding: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.stride, self.padding = pool_size, stride, padding
+
+    def _extra(self, size, as_int=int):
+        out = _ceil_pool_size(size, self.pool_size, self.stride, self.padding, as_int)
+        return (out - 1) * self.stride + self.pool_size - (size + 2 * self.padding)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        p = self.padding
+        def as_int(flag):
+            return tf.cast(flag, tf.int32)
+
+        extra_h = tf.maximum(self._extra(shape[1], as_int), 0)
+        extra_w = tf.maximum(self._extra(shape[2], as_int), 0)
+        paddings = [[0, 0], [p, p + extra_h], [p, p + extra_w], [0, 0]]
+        return tf.pad(x, paddings, constant_values=float("-inf"))
+
+    def compute_output_shape(self, shape):
+        def grow(size):
+            if size is None:
+                return None
+            return size + 2 * self.padding + max(self._extra(size), 0)
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "stride": self.stride, "padding": self.padding}
+
+
+def max_pool_ceil(x, pool_size: int, *, name: str, stride: int | None = None, padding: int = 0):
+    """`nn.MaxPool2d(pool_size, stride, padding, ceil_mode=True)`."""
+    stride = stride or pool_size
+    x = CeilModePad2D(pool_size, stride, padding, name=f"{name}.pad")(x)
+    return layers.MaxPooling2D(pool_size, strides=stride, name=name)(x)
+
+
+class LocalResponseNorm(layers.Layer):
+    """Local response normalisation across channels: x / (k + alpha * sum over `size` channels of x^2)^beta.
+
+    `alpha` is the paper's (Krizhevsky et al. 2012), as TensorFlow's; PyTorch's LocalResponseNorm takes
+    alpha * size. `size` is odd, the window centred on each channel.
+    """
+
+    def __init__(self, size: int, alpha: float, beta: float, k: float, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.nn.local_response_normalization(x, depth_radius=self.size // 2, bias=self.k,
+                                                  alpha=self.alpha, beta=self.beta)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}

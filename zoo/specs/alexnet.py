@@ -1,0 +1,134 @@
+"""AlexNet (Krizhevsky, Sutskever, Hinton, 2012) and torchvision's one-tower form of it.
+
+torchvision's `alexnet` follows Krizhevsky's "One weird trick" (2014) one-GPU variant: 64-192-384-256-256
+channels, no response normalisation, and an adaptive average pool before the dense head so that any input
+from 63x63 up works. The 2012 network (96-256-384-384-256 channels split over two GPUs, local response
+normalisation after the first two convolutions, 227x227 input) is the same family with other knobs:
+`alexnet_original` below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arith import conv_out
+from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+
+
+@dataclass(frozen=True)
+class AlexNetConfig(FamilyConfig):
+    # One entry per convolution: output channels, kernel, stride, padding, groups, max pool after it.
+    channels: tuple[int, ...] = (64, 192, 384, 256, 256)
+    kernel_sizes: tuple[int, ...] = (11, 5, 3, 3, 3)
+    strides: tuple[int, ...] = (4, 1, 1, 1, 1)
+    paddings: tuple[int, ...] = (2, 2, 1, 1, 1)
+    # The 2012 paper splits conv2, conv4 and conv5 over two GPUs: groups=2 reproduces its connectivity.
+    groups: tuple[int, ...] = (1, 1, 1, 1, 1)
+    pool_after: tuple[bool, ...] = (True, True, False, False, True)
+    # Overlapping pooling (Sec. 3.4 of the paper): 3x3 windows, stride 2.
+    pool_kernel: int = 3
+    pool_stride: int = 2
+    # Local response normalisation after the ReLU of the first two convolutions (Sec. 3.3), with the
+    # paper's constants. `lrn_alpha` is the paper's alpha, which multiplies the plain sum of squares;
+    # PyTorch and MXNet divide their alpha by the window size, so their builders pass alpha * size.
+    lrn: bool = False
+    lrn_size: int = 5
+    lrn_alpha: float = 1e-4
+    lrn_beta: float = 0.75
+    lrn_k: float = 2.0
+    # Adaptive average pool to pool_size x pool_size before the dense head.
+    pool_size: int = 6
+    hidden: tuple[int, ...] = (4096, 4096)
+    dropout: float = 0.5
+
+    def validate(self) -> None:
+        n = len(self.channels)
+        if n < 1:
+            raise ValueError("channels must name at least one convolution, got ()")
+        for name in ("kernel_sizes", "strides", "paddings", "groups", "pool_after"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"{name} must have one entry per convolution ({n}, as channels {self.channels}), "
+                    f"got {getattr(self, name)}"
+                )
+        for value in (*self.channels, *self.kernel_sizes, *self.strides, *self.groups, *self.hidden,
+                      self.pool_kernel, self.pool_stride, self.pool_size, self.lrn_size):
+            check_positive("AlexNet channels, kernels, strides, groups, widths and pool sizes", value, integer=True)
+        if any(p < 0 for p in self.paddings):
+            raise ValueError(f"paddings must be >= 0, got {self.paddings}")
+        for i, (cin, cout, g) in enumerate(zip((None, *self.channels), self.channels, self.groups)):
+            if cout % g or (cin is not None and cin % g):
+                raise ValueError(
+                    f"convolution {i} with groups={g} needs input and output channels divisible by {g}, "
+                    f"got {cin if cin is not None else 'the image channels'} -> {cout}"
+                )
+        if self.lrn_size % 2 == 0:
+            raise ValueError(f"lrn_size must be odd (a window centred on each channel), got {self.lrn_size}")
+        for name in ("lrn_alpha", "lrn_beta", "lrn_k"):
+            check_positive(name, getattr(self, name))
+        check_probability("dropout", self.dropout)
+
+    def layers(self) -> list[tuple]:
+        """The `features` sequence, one entry per module: ("conv", i), ("relu",), ("lrn",) or ("pool",).
+
+        The three builders index their modules from this list, so their names agree.
+        """
+        found: list[tuple] = []
+        for i, pooled in enumerate(self.pool_after):
+            found += [("conv", i), ("relu",)]
+            if self.lrn and i < 2:
+                found.append(("lrn",))
+            if pooled:
+                found.append(("pool",))
+        return found
+
+    def feature_size(self, size: int) -> int:
+        for i, pooled in enumerate(self.pool_after):
+            size = conv_out(size, self.kernel_sizes[i], self.strides[i], self.paddings[i])
+            if size < 1:
+                return 0
+            if pooled:
+                size = conv_out(size, self.pool_kernel, self.pool_stride)
+            if size < 1:
+                return 0
+        return size
+
+    def min_input_size(self) -> int:
+        size = 1
+        while self.feature_size(size) < 1:
+            size += 1
+        return size
+
+
+PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky, Sutskever, Hinton, 2012)"
+
+register(ModelSpec(
+    name="alexnet",
+    family="alexnet",
+    config=AlexNetConfig(),
+    input_size=(3, 224, 224),
+    params=61_100_840,
+    params_total=61_100_840,
+    source="torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: num_params 61,100,840)",
+    paper=PAPER + "; one-tower form from One weird trick for parallelizing CNNs (Krizhevsky, 2014)",
+))
+
+register(ModelSpec(
+    name="alexnet_original",
+    family="alexnet",
+    config=AlexNetConfig(
+        channels=(96, 256, 384, 384, 256),
+        paddings=(0, 2, 1, 1, 1),
+        groups=(1, 2, 1, 2, 2),
+        lrn=True,
+    ),
+    input_size=(3, 227, 227),
+    params=60_965_224,
+    params_total=60_965_224,
+    source=(
+        "Krizhevsky et al. 2012, Fig. 2 and Sec. 3 (two-GPU connectivity as groups=2 on conv2/4/5, LRN "
+        "k=2 n=5 alpha=1e-4 beta=0.75, 227x227 so that conv1 gives 55x55); counted from the architecture, "
+        "the figure of BVLC Caffe's bvlc_alexnet; without the grouping it is 62,378,344"
+    ),
+    paper=PAPER,
+    notes="The pool to 6x6 is an identity at 227x227; it lets other sizes through.",
+))

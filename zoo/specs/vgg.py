@@ -1,0 +1,77 @@
+"""VGG (Simonyan and Zisserman, 2014): stacks of 3x3 convolutions between 2x2 max pools.
+
+The layer tables are the paper's configurations A, B, D and E (Table 1) as torchvision writes them:
+an int is a 3x3 convolution with that many channels, "M" a 2x2 max pool with stride 2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+
+M = "M"
+CONFIGS = {
+    "A": (64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M),
+    "B": (64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M),
+    "D": (64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M),
+    "E": (64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M),
+}
+
+
+@dataclass(frozen=True)
+class VGGConfig(FamilyConfig):
+    layers: tuple = CONFIGS["D"]
+    # torchvision's `_bn` models put BatchNorm between each convolution and its ReLU.
+    batch_norm: bool = False
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+    # Adaptive average pool to pool_size x pool_size before the dense head (7x7 at 224x224: an identity).
+    pool_size: int = 7
+    # Each hidden layer is Linear, ReLU, Dropout; a last Linear gives the classes.
+    hidden: tuple[int, ...] = (4096, 4096)
+    dropout: float = 0.5
+
+    def validate(self) -> None:
+        if not any(isinstance(v, int) for v in self.layers):
+            raise ValueError(f"layers must hold at least one convolution width, got {self.layers!r}")
+        for value in self.layers:
+            if value != M:
+                check_positive(f"every entry of layers (a width or {M!r})", value, integer=True)
+        for value in (*self.hidden, self.pool_size):
+            check_positive("hidden widths and pool_size", value, integer=True)
+        check_positive("bn_eps", self.bn_eps)
+        check_probability("bn_momentum", self.bn_momentum)
+        check_probability("dropout", self.dropout)
+
+    @property
+    def out_channels(self) -> int:
+        return [v for v in self.layers if v != M][-1]
+
+    def min_input_size(self) -> int:
+        # Convolutions keep the size (3x3, padding 1); each 2x2 pool with stride 2 halves it, rounding down.
+        return 2 ** sum(1 for v in self.layers if v == M)
+
+
+PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan, Zisserman, 2014)"
+SOURCE = "torchvision.models.{name} (VGG{depth}{bn}_Weights.IMAGENET1K_V1: num_params {params:,})"
+
+for _config, _depth, _params, _params_bn in (
+    ("A", 11, 132_863_336, 132_868_840),
+    ("B", 13, 133_047_848, 133_053_736),
+    ("D", 16, 138_357_544, 138_365_992),
+    ("E", 19, 143_667_240, 143_678_248),
+):
+    for _bn, _count in ((False, _params), (True, _params_bn)):
+        _name = f"vgg{_depth}{'_bn' if _bn else ''}"
+        _running = 2 * sum(v for v in CONFIGS[_config] if v != M) if _bn else 0  # BatchNorm mean and var
+        register(ModelSpec(
+            name=_name,
+            family="vgg",
+            config=VGGConfig(layers=CONFIGS[_config], batch_norm=_bn),
+            input_size=(3, 224, 224),
+            params=_count,
+            params_total=_count + _running,
+            source=SOURCE.format(name=_name, depth=_depth, bn="_BN" if _bn else "", params=_count),
+            paper=PAPER,
+            notes=f"configuration {_config} of the paper's Table 1",
+        ))
