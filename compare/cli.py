@@ -10,7 +10,7 @@ import sys
 
 import zoo
 
-from .common import UsageError
+from .common import UsageError, load_plugins
 
 # Sub-command modules of this package, in the order `--help` lists them.
 COMMANDS = ("listing", "summary", "crosscheck", "bench")
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
+        load_plugins()
         if not argv:
             from . import tour
 

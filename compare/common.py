@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -137,6 +138,38 @@ def writable_file(path: str | os.PathLike) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- plugins
+
+PLUGINS_ENV = "ZOO_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Import the modules named in $ZOO_PLUGINS (comma-separated module names or .py paths).
+
+    A plugin registers models of its own (`zoo.registry.register`), e.g. a student's variant, and may
+    provide family builders as `zoo_torch.<family>` etc.; the environment variable reaches the bench
+    workers too, so every command sees the same registry.
+    """
+    import importlib
+
+    loaded = []
+    for item in split_list(os.environ.get(PLUGINS_ENV, "")):
+        if item in sys.modules or f"zoo_plugin_{Path(item).stem}" in sys.modules:
+            continue
+        if item.endswith(".py"):
+            name = f"zoo_plugin_{Path(item).stem}"
+            spec = importlib.util.spec_from_file_location(name, item)
+            if spec is None or not Path(item).is_file():
+                raise UsageError(f"{PLUGINS_ENV}: no plugin file {item!r}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(item)
+        loaded.append(item)
+    return loaded
+
+
 # ---------------------------------------------------------------- frameworks
 
 def framework_installed(framework: str) -> bool:
@@ -146,6 +179,8 @@ def framework_installed(framework: str) -> bool:
 
 def backend_has_family(framework: str, family: str) -> bool:
     """Whether the framework's backend package has a builder for `family`, found without importing it."""
+    if f"{zoo.FRAMEWORKS[framework][0]}.{family}" in sys.modules:  # registered by a plugin
+        return True
     spec = importlib.util.find_spec(zoo.FRAMEWORKS[framework][0])
     if spec is None or not spec.submodule_search_locations:
         return False
