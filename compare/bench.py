@@ -45,7 +45,8 @@ def add_parser(commands) -> None:
                     "compile/warm-up time, peak memory, achieved GFLOP/s and its share of the machine's "
                     "measured peak (a 2048x2048 float32 matrix product per framework). Results go to "
                     "DIR/results.json and DIR/results.csv after every cell, then DIR/report.md and PNG plots.")
-    parser.add_argument("--models", default="lenet5", help="comma-separated names or patterns (default lenet5)")
+    parser.add_argument("--models", default="*",
+                        help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
     parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
     parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated (default 1,8,32)")
     parser.add_argument("--modes", default="infer,train", help="infer, train or both (default infer,train)")
@@ -55,6 +56,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--min-time", type=float, default=0.5, metavar="SECONDS",
                         help="least duration of one timed round; sets the iterations per round (default 0.5)")
     parser.add_argument("--input-size", type=positive_int, metavar="N", help="input height = width (default: each model's)")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="intra-op threads of every framework (default: each framework's own choice)")
     parser.add_argument("--compile", action="store_true",
                         help="the frameworks' optional compilers: torch.compile, XLA for TensorFlow")
     parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
@@ -78,12 +81,13 @@ def add_parser(commands) -> None:
 def cell_key(record: dict) -> tuple:
     return (record["model"], record["framework"], record.get("implementation", "zoo"), record["mode"],
             int(record["batch_size"]), int(record["input_size"]), record.get("device_requested", "auto"),
-            bool(record.get("compile", False)), record.get("amp", "auto"))
+            bool(record.get("compile", False)), record.get("amp", "auto"), record.get("threads_requested"))
 
 
 def plan_cells(models: list[str], frameworks: list[str], batch_sizes: list[int], modes: list[str], *,
                device: str = "auto", input_size: int | None = None, compile: bool = False, amp: str = "auto",
-               channels_last: str = "auto", reference: bool = False, min_round_s: float = 0.5) -> list[dict]:
+               channels_last: str = "auto", reference: bool = False, min_round_s: float = 0.5,
+               warmup_s: float = 0.2, threads: int | None = None) -> list[dict]:
     """Every cell, grouped so that the frameworks of one (model, batch size, mode) are adjacent."""
     cells = []
     for model in models:
@@ -102,7 +106,8 @@ def plan_cells(models: list[str], frameworks: list[str], batch_sizes: list[int],
                             "implementation": implementation, "reference_name": ref, "mode": mode,
                             "batch_size": batch, "input_size": size, "num_classes": spec.num_classes,
                             "device_requested": device, "compile": compile, "amp": amp,
-                            "channels_last": channels_last, "min_round_s": min_round_s,
+                            "channels_last": channels_last, "min_round_s": min_round_s, "warmup_s": warmup_s,
+                            "threads_requested": threads,
                         })
     return cells
 
@@ -116,15 +121,17 @@ class WorkerDied(RuntimeError):
 class Worker:
     """A framework's worker process, spoken to in JSON lines."""
 
-    def __init__(self, framework: str, device: str, log_path: Path, timeout: float) -> None:
+    def __init__(self, framework: str, device: str, log_path: Path, timeout: float, threads: int | None = None) -> None:
         self.framework, self.device, self.timeout = framework, device, timeout
         self.log = open(log_path, "a", buffering=1)
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)  # MXNet reads it when it starts
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "compare.worker", framework, device],
+            [sys.executable, "-m", "compare.worker", framework, device, str(threads or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, bufsize=1)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.process.stdout, selectors.EVENT_READ)
@@ -179,8 +186,8 @@ class Worker:
 
 class Bench:
     def __init__(self, out: Path, device: str, *, repeat: int, timeout: float = 1800, show_progress: bool = True,
-                 records: list[dict] | None = None, peak_n: int = PEAK_N) -> None:
-        self.peak_n = peak_n
+                 records: list[dict] | None = None, peak_n: int = PEAK_N, threads: int | None = None) -> None:
+        self.peak_n, self.threads = peak_n, threads
         self.out, self.device, self.repeat, self.timeout = out, device, repeat, timeout
         self.show_progress = show_progress
         self.records: list[dict] = list(records or [])
@@ -193,7 +200,8 @@ class Bench:
         worker = self.workers.get(framework)
         if worker is not None and worker.alive():
             return worker
-        worker = Worker(framework, self.device, self.out / "logs" / f"worker-{framework}.log", self.timeout)
+        worker = Worker(framework, self.device, self.out / "logs" / f"worker-{framework}.log", self.timeout,
+                        self.threads)
         self.workers[framework] = worker
         if framework not in self.machine:
             info = dict(worker.info)
@@ -228,6 +236,7 @@ class Bench:
         record = {key: cell[key] for key in ("model", "family", "framework", "implementation", "reference_name",
                                              "mode", "batch_size", "input_size", "device_requested",
                                              "compile", "amp")}
+        record["threads_requested"] = cell.get("threads_requested")
         record.update({
             "device": info.get("device"), "device_note": info.get("device_note"),
             "framework_version": info.get("framework_version"), "threads": info.get("threads"),
@@ -362,13 +371,14 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
               device: str, repeat: int, out: Path, resume: bool = False, retry_errors: bool = False,
               input_size: int | None = None, compile: bool = False, amp: str = "auto", channels_last: str = "auto",
               reference: bool = False, min_round_s: float = 0.5, timeout: float = 1800, plots: bool = True,
-              show_progress: bool = True, peak_n: int = PEAK_N) -> tuple[list[dict], dict]:
+              show_progress: bool = True, peak_n: int = PEAK_N, warmup_s: float = 0.2,
+              threads: int | None = None) -> tuple[list[dict], dict]:
     """Run the cells not yet done, write results, report and plots; return (records, machine)."""
     from . import report
 
     cells = plan_cells(models, frameworks, batch_sizes, modes, device=device, input_size=input_size,
                        compile=compile, amp=amp, channels_last=channels_last, reference=reference,
-                       min_round_s=min_round_s)
+                       min_round_s=min_round_s, warmup_s=warmup_s, threads=threads)
     existing = load_existing(out / "results.json") if resume else []
     done = {cell_key(r) for r in existing if not (retry_errors and r.get("status") == "error")}
     todo = [c for c in cells if cell_key(c) not in done]
@@ -376,7 +386,7 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cell(s) already in {out / 'results.json'}",
               file=sys.stderr)
     bench = Bench(out, device, repeat=repeat, timeout=timeout, show_progress=show_progress, records=existing,
-                  peak_n=peak_n)
+                  peak_n=peak_n, threads=threads)
     try:
         if todo:
             machine = bench.probe(sorted({c["framework"] for c in todo}, key=list(zoo.FRAMEWORKS).index))
@@ -412,7 +422,8 @@ def run(args: argparse.Namespace) -> int:
         models=models, frameworks=frameworks, batch_sizes=batch_sizes, modes=list(dict.fromkeys(modes)),
         device=args.device, repeat=args.repeat, out=out, resume=args.resume, retry_errors=args.retry_errors,
         input_size=args.input_size, compile=args.compile, amp=args.amp, channels_last=args.channels_last,
-        reference=args.reference, min_round_s=args.min_time, timeout=args.timeout, plots=not args.no_plots)
+        reference=args.reference, min_round_s=args.min_time, timeout=args.timeout, plots=not args.no_plots,
+        threads=args.threads)
     from . import report
 
     print(report.console_summary(records, machine))

@@ -104,6 +104,15 @@ def check_model(name: str, frameworks: list[str], *, batch: int = 2, input_size:
     return records
 
 
+def release_memory(frameworks: list[str]) -> None:
+    """Drop what a framework keeps between models (Keras' graph state), so `--all` runs in bounded memory."""
+    import gc
+
+    if "tf" in frameworks and "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
 def status(record: dict) -> str:
     if record["error"]:
         return "ERROR"
@@ -139,6 +148,7 @@ def crosscheck(names: list[str], frameworks: list[str], *, batch: int = 2, input
                           "max_abs_error": None, "top1_agreement": None, "tol": tol, "batch": batch,
                           "input_size": size, "seed": seed, "error": f"{type(error).__name__}: {error}"}]
             records += found
+            release_memory(frameworks)
             worst = max((r["rel_error"] or 0.0 for r in found), default=0.0)
             progress.step(f"{name}: worst relative error {worst:.1e}, "
                           f"{sum(not r['ok'] for r in found)} failing pair(s)")

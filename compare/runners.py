@@ -165,6 +165,8 @@ class TorchRunner:
 
         self.torch = torch
         self.options = options
+        if options.get("threads"):
+            torch.set_num_threads(options["threads"])
         self.requested = device
         self.memory = HostMemory()
         cuda = torch.cuda.is_available()
@@ -301,6 +303,8 @@ class TFRunner:
 
         self.tf = tf
         self.memory = HostMemory()
+        if options.get("threads"):  # before TensorFlow's runtime starts, or it is too late
+            tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
         gpus = tf.config.list_physical_devices("GPU")
         self.unavailable = None
         if device == "cpu" or not gpus:

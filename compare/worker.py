@@ -4,7 +4,7 @@ Running each framework in its own process keeps their thread pools and allocator
 process's peak resident memory that framework's own, and turns a crash or an out-of-memory kill into
 a recorded failure of one cell instead of the end of the run.
 
-    python -m compare.worker FRAMEWORK DEVICE
+    python -m compare.worker FRAMEWORK DEVICE [THREADS]
 
 Requests: {"op": "setup", "cell": {...}} -> build, compile, warm up, calibrate the iterations per round;
 {"op": "round"} -> seconds of one timed round; {"op": "finish"} -> peak memory, the cell's model freed;
@@ -29,6 +29,7 @@ MAX_ITERATIONS = 100_000
 
 def main(argv: list[str]) -> int:
     framework, device = argv[0], argv[1]
+    threads = int(argv[2]) if len(argv) > 2 else 0
     # The protocol owns the real stdout; anything the frameworks print goes to stderr (the worker log).
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
 
     try:
         load_plugins()
-        runner = RUNNERS[framework](device, {})
+        runner = RUNNERS[framework](device, {"threads": threads or None})
     except Exception as error:  # noqa: BLE001
         send({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return 1

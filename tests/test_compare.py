@@ -22,7 +22,7 @@ from compare.common import PLUGINS_ENV, UsageError, format_table
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET_MACS = 6 * 28 * 28 * 25 + 16 * 10 * 10 * 150 + 400 * 120 + 120 * 84 + 84 * 10  # by hand, from LeCun 1998
-TINY = dict(repeat=2, min_round_s=0.01, peak_n=128, show_progress=False, plots=False)
+TINY = dict(repeat=2, min_round_s=0.01, warmup_s=0.0, peak_n=128, threads=1, show_progress=False, plots=False)
 
 PLUGIN = textwrap.dedent('''
     import os, sys, types
