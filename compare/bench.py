@@ -208,6 +208,9 @@ class Bench:
             info.pop("ok", None)
             peak = worker.ask("peak", n=self.peak_n) if not info.get("unavailable") else {"ok": False}
             info["peak_gflops_per_sec"] = peak.get("gflops_per_sec")
+            if peak.get("amp_gflops_per_sec"):
+                info[f"peak_{peak['amp_dtype']}_gflops_per_sec"] = peak["amp_gflops_per_sec"]
+                info["amp_peak_gflops_per_sec"] = peak["amp_gflops_per_sec"]
             info["peak_method"] = f"median of 5 float32 {peak.get('n')}x{peak.get('n')} matrix products, 2n^3/t"
             self.machine[framework] = info
             write_json(self.out / "machine.json", self.machine)
@@ -347,7 +350,9 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
         fields["gflops"] = macs / 1e9
         fields["gflops_per_sec"] = 2 * macs * factor * images_per_sec / 1e9
         fields["flop_model"] = ("2 FLOPs per multiply-add" + (", training step = 3x forward" if factor > 1 else ""))
-        peak = machine.get("peak_gflops_per_sec")
+        amp = setup["precision"].startswith("amp") and machine.get("amp_peak_gflops_per_sec")
+        peak = machine["amp_peak_gflops_per_sec"] if amp else machine.get("peak_gflops_per_sec")
+        fields["machine_peak_gflops_per_sec"] = peak
         if peak:
             fields["peak_share"] = fields["gflops_per_sec"] / peak
     except flops.FlopsUnavailable as error:

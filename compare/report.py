@@ -86,14 +86,15 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
 
 
 def machine_table(machine: dict, *, markdown: bool = True) -> str:
-    rows = [("framework", "version", "device", "threads", "peak GFLOP/s (fp32 matmul)", "note")]
+    rows = [("framework", "version", "device", "threads", "peak GFLOP/s (fp32 matmul)", "16-bit peak", "note")]
     for fw in zoo.FRAMEWORKS:
         if fw not in machine:
             continue
         m = machine[fw]
         rows.append((fw, m.get("framework_version", "-"), m.get("device") or "-", m.get("threads", "-"),
-                     fmt_num(m.get("peak_gflops_per_sec")), m.get("unavailable") or m.get("device_note") or ""))
-    return format_table(rows, align="lllrrl", markdown=markdown)
+                     fmt_num(m.get("peak_gflops_per_sec")), fmt_num(m.get("amp_peak_gflops_per_sec")),
+                     m.get("unavailable") or m.get("device_note") or ""))
+    return format_table(rows, align="lllrrrl", markdown=markdown)
 
 
 def _cpu_name() -> str:

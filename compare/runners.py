@@ -195,13 +195,19 @@ class TorchRunner:
         if self.device == "cuda":
             self.torch.cuda.synchronize()
 
-    def machine_peak(self, n: int = PEAK_N) -> float:
+    def machine_peak(self, n: int = PEAK_N, dtype: str = "float32") -> float:
         torch = self.torch
-        a = torch.randn(n, n, device=self.device)
-        b = torch.randn(n, n, device=self.device)
+        a = torch.randn(n, n, device=self.device, dtype=getattr(torch, dtype))
+        b = torch.randn(n, n, device=self.device, dtype=getattr(torch, dtype))
         with torch.inference_mode():
             seconds = _median_seconds(lambda: torch.mm(a, b), self.sync_device)
         return 2 * n ** 3 / seconds / 1e9
+
+    def amp_dtype(self) -> str | None:
+        """The 16-bit type autocast uses on this device (None on CPU, where AMP is not used)."""
+        if self.device != "cuda":
+            return None
+        return "bfloat16" if self.torch.cuda.is_bf16_supported() else "float16"
 
     def memory_start(self) -> None:
         self.memory.start()
@@ -333,11 +339,14 @@ class TFRunner:
         return {"framework_version": tf.__version__, "threads": threads, "device": self.device,
                 "device_note": self.note, "unavailable": self.unavailable}
 
-    def machine_peak(self, n: int = PEAK_N) -> float:
+    def amp_dtype(self) -> str | None:
+        return "float16" if self.device == "gpu" else None
+
+    def machine_peak(self, n: int = PEAK_N, dtype: str = "float32") -> float:
         tf = self.tf
         with tf.device(self.tf_device):
-            a = tf.random.normal((n, n))
-            b = tf.random.normal((n, n))
+            a = tf.cast(tf.random.normal((n, n)), dtype)
+            b = tf.cast(tf.random.normal((n, n)), dtype)
             result = {}
 
             def run():
@@ -469,10 +478,13 @@ class MXNetRunner:
                 "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count(),
                 "device": self.device, "device_note": self.note, "unavailable": self.unavailable}
 
-    def machine_peak(self, n: int = PEAK_N) -> float:
+    def amp_dtype(self) -> str | None:
+        return None  # AMP is not used for MXNet in this harness
+
+    def machine_peak(self, n: int = PEAK_N, dtype: str = "float32") -> float:
         mx = self.mx
-        a = mx.nd.random.normal(shape=(n, n), ctx=self.ctx)
-        b = mx.nd.random.normal(shape=(n, n), ctx=self.ctx)
+        a = mx.nd.random.normal(shape=(n, n), ctx=self.ctx).astype(dtype)
+        b = mx.nd.random.normal(shape=(n, n), ctx=self.ctx).astype(dtype)
         return 2 * n ** 3 / _median_seconds(lambda: mx.nd.dot(a, b), mx.nd.waitall) / 1e9
 
     def memory_start(self) -> None:

@@ -55,7 +55,10 @@ def main(argv: list[str]) -> int:
                 break
             if op == "peak":
                 n = request.get("n", PEAK_N)
-                send({"ok": True, "gflops_per_sec": runner.machine_peak(n), "n": n})
+                half = runner.amp_dtype()
+                # Mixed-precision cells are measured against the 16-bit peak of the same device.
+                send({"ok": True, "gflops_per_sec": runner.machine_peak(n), "n": n, "amp_dtype": half,
+                      "amp_gflops_per_sec": runner.machine_peak(n, half) if half else None})
             elif op == "setup":
                 prepared = None
                 gc.collect()
