@@ -72,6 +72,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--retry-errors", action="store_true", help="with --resume, run failed cells again")
     parser.add_argument("--timeout", type=positive_int, default=1800, metavar="SECONDS",
                         help="longest wait for one step of a cell before its worker is stopped (default 1800)")
+    parser.add_argument("--fresh-workers", action="store_true",
+                        help="a new worker process for every (model, batch size, mode): exact peak memory per "
+                             "cell, at the cost of the frameworks' start-up time")
     parser.add_argument("--no-plots", action="store_true", help="write report.md but no PNG plots")
     parser.set_defaults(run=run)
 
@@ -186,8 +189,10 @@ class Worker:
 
 class Bench:
     def __init__(self, out: Path, device: str, *, repeat: int, timeout: float = 1800, show_progress: bool = True,
-                 records: list[dict] | None = None, peak_n: int = PEAK_N, threads: int | None = None) -> None:
-        self.peak_n, self.threads = peak_n, threads
+                 records: list[dict] | None = None, peak_n: int = PEAK_N, threads: int | None = None,
+                 fresh_workers: bool = False) -> None:
+        self.peak_n, self.threads, self.fresh_workers = peak_n, threads, fresh_workers
+        self.cells_in_worker: dict[str, int] = {}
         self.out, self.device, self.repeat, self.timeout = out, device, repeat, timeout
         self.show_progress = show_progress
         self.records: list[dict] = list(records or [])
@@ -202,6 +207,7 @@ class Bench:
             return worker
         worker = Worker(framework, self.device, self.out / "logs" / f"worker-{framework}.log", self.timeout,
                         self.threads)
+        self.cells_in_worker[framework] = 0
         self.workers[framework] = worker
         if framework not in self.machine:
             info = dict(worker.info)
@@ -285,7 +291,9 @@ class Bench:
                     self.fail(cell, reply.get("error", "unknown error"))
                     progress.step(f"{label}: FAILED ({reply.get('error')})")
                 continue
-            active.append((cell, worker, {"setup": reply, "rounds": []}))
+            self.cells_in_worker[cell["framework"]] += 1
+            reused = self.cells_in_worker[cell["framework"]] > 1
+            active.append((cell, worker, {"setup": reply, "rounds": [], "reused_worker": reused}))
         for _ in range(self.repeat):
             for entry in list(active):
                 cell, worker, state = entry
@@ -321,6 +329,8 @@ class Bench:
         with Progress(len(cells), "bench", enabled=self.show_progress) as progress:
             for group in groups:
                 self.run_group(group, progress)
+                if self.fresh_workers:
+                    self.close()
         return self.records
 
 
@@ -342,6 +352,9 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
         "timing_method": "rounds of N iterations, device synchronised before each clock read; "
                          "latency = round time / N, median over rounds",
     }
+    if state.get("reused_worker") and fields["memory_method"] and "host RSS" in fields["memory_method"]:
+        fields["memory_method"] += ("; worker reused from earlier cells, whose freed memory the framework may "
+                                    "reuse uncounted (--fresh-workers for exact figures)")
     if not finish.get("ok"):
         fields["notes"] = fields["notes"] + [f"memory not measured: {finish.get('error')}"]
     try:
@@ -377,7 +390,7 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
               input_size: int | None = None, compile: bool = False, amp: str = "auto", channels_last: str = "auto",
               reference: bool = False, min_round_s: float = 0.5, timeout: float = 1800, plots: bool = True,
               show_progress: bool = True, peak_n: int = PEAK_N, warmup_s: float = 0.2,
-              threads: int | None = None) -> tuple[list[dict], dict]:
+              threads: int | None = None, fresh_workers: bool = False) -> tuple[list[dict], dict]:
     """Run the cells not yet done, write results, report and plots; return (records, machine)."""
     from . import report
 
@@ -391,7 +404,7 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cell(s) already in {out / 'results.json'}",
               file=sys.stderr)
     bench = Bench(out, device, repeat=repeat, timeout=timeout, show_progress=show_progress, records=existing,
-                  peak_n=peak_n, threads=threads)
+                  peak_n=peak_n, threads=threads, fresh_workers=fresh_workers)
     try:
         if todo:
             machine = bench.probe(sorted({c["framework"] for c in todo}, key=list(zoo.FRAMEWORKS).index))
@@ -428,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, repeat=args.repeat, out=out, resume=args.resume, retry_errors=args.retry_errors,
         input_size=args.input_size, compile=args.compile, amp=args.amp, channels_last=args.channels_last,
         reference=args.reference, min_round_s=args.min_time, timeout=args.timeout, plots=not args.no_plots,
-        threads=args.threads)
+        threads=args.threads, fresh_workers=args.fresh_workers)
     from . import report
 
     print(report.console_summary(records, machine))

@@ -189,7 +189,8 @@ class TorchRunner:
     def info(self) -> dict:
         torch = self.torch
         return {"framework_version": torch.__version__, "threads": torch.get_num_threads(),
-                "device": self.device, "device_note": self.note, "unavailable": self.unavailable}
+                "device": "gpu" if self.device == "cuda" else "cpu", "device_note": self.note,
+                "unavailable": self.unavailable}
 
     def sync_device(self) -> None:
         if self.device == "cuda":

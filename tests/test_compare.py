@@ -197,6 +197,7 @@ def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
     assert "inference_mode" in next(r["method"] for r in records if r["framework"] == "torch" and r["mode"] == "infer")
     assert "static_alloc=True" in next(r["method"] for r in records if r["framework"] == "mxnet")
     assert machine["torch"]["device"] == "cpu" and machine["mxnet"]["peak_gflops_per_sec"] > 0
+    assert "clear_refs" in records[0]["memory_method"] and "worker reused" in records[-1]["memory_method"]
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(records))
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -236,8 +237,9 @@ def test_failing_cells_are_recorded_and_the_run_goes_on(tmp_path, plugin):
 def test_resume_skips_finished_cells(tmp_path):
     common = dict(models=["lenet5"], frameworks=["mxnet"], modes=["infer"], device="cpu", out=tmp_path, **TINY)
     [first], _ = bench.run_bench(batch_sizes=[1], **common)
-    records, _ = bench.run_bench(batch_sizes=[1, 2], resume=True, **common)
+    records, _ = bench.run_bench(batch_sizes=[1, 2], resume=True, fresh_workers=True, **common)
     assert [r["batch_size"] for r in records] == [1, 2]
+    assert "worker reused" not in records[1]["memory_method"]
     assert records[0] == first  # not run again: the same record, timestamp included
     records, _ = bench.run_bench(batch_sizes=[1, 2], resume=True, **common)
     assert records[1]["timestamp"] == json.loads((tmp_path / "results.json").read_text())[1]["timestamp"]
