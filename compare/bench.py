@@ -21,7 +21,7 @@ from pathlib import Path
 import zoo
 
 from . import flops
-from .common import (UsageError, can_build, fmt_num, format_table, input_size_for, positive_int, positive_ints,
+from .common import (UsageError, can_build, fmt_num, input_size_for, positive_int, positive_ints,
                      resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
 from .progress import Progress
 from .runners import PEAK_N, reference_name
@@ -277,8 +277,10 @@ class Bench:
                 if worker.info.get("unavailable"):
                     raise WorkerDied(worker.info["unavailable"])
                 if cell["implementation"] == "zoo" and not can_build(cell["framework"], cell["model"]):
-                    raise WorkerDied(f"{cell['framework']} has no builder for the {cell['family']} family here")
-                reply = worker.ask("setup", cell=cell)
+                    reply = {"ok": False, "skipped": f"{cell['framework']} has no builder for the "
+                                                     f"{cell['family']} family here"}
+                else:
+                    reply = worker.ask("setup", cell=cell)
             except WorkerDied as error:
                 progress.step(f"{label}: FAILED ({error})")
                 self.fail(cell, str(error))

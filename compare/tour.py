@@ -13,7 +13,8 @@ import zoo
 
 from . import crosscheck as crosscheck_module
 from .bench import run_bench
-from .common import UsageError, can_build, resolve_frameworks, writable_dir
+from . import report
+from .common import UsageError, can_build, resolve_frameworks, writable_dir, write_json
 
 # Named defaults, preferred as a family's representative when registered.
 PREFERRED = ("lenet5", "alexnet", "vgg16", "nin", "googlenet", "resnet18", "se_resnet50", "densenet121",
@@ -90,8 +91,6 @@ def run_tour(out: str | Path = "runs/tour") -> int:
         worst = max((r["rel_error"] for r in records if r["rel_error"] is not None), default=float("nan"))
         print(f"worst relative error {worst:.2e} (tolerance {crosscheck_module.DEFAULT_TOL:g}); "
               f"{len(failing)} failing pair(s)")
-        from .common import write_json
-
         write_json(out / "crosscheck.json", {"tolerance": crosscheck_module.DEFAULT_TOL, "records": records})
         status = 1 if failing else 0
     else:
@@ -105,8 +104,6 @@ def run_tour(out: str | Path = "runs/tour") -> int:
     if not picked or not buildable:
         print("   nothing to benchmark")
         return status
-    from . import report
-
     records, machine = run_bench(models=picked, frameworks=buildable, batch_sizes=[BENCH_BATCH], modes=["infer"],
                                  device="cpu", repeat=BENCH_REPEAT, out=out / "bench",
                                  min_round_s=BENCH_MIN_ROUND_S)
