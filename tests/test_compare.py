@@ -73,14 +73,16 @@ def run_cli(capsys, *argv):
 
 # ---------------------------------------------------------------- list and the operation counter
 
-@pytest.mark.core
+@pytest.mark.torch
 def test_macs_of_lenet_equal_the_hand_count(tmp_path):
     assert flops.count_macs("lenet5") == LENET_MACS
     cached = json.loads(flops.cache_path().read_text())
     assert LENET_MACS in cached.values()
 
 
-@pytest.mark.core
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
 def test_list_shows_counts_gflops_and_frameworks(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "list", "lenet*", "--json", str(tmp_path / "list.json"))
     assert code == 0
@@ -99,6 +101,9 @@ def test_list_unknown_pattern_is_an_error(capsys):
 
 # ---------------------------------------------------------------- summary
 
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
 def test_summary_lenet_side_by_side(capsys):
     code, out, _ = run_cli(capsys, "summary", "lenet5")
     assert code == 0
@@ -126,6 +131,9 @@ def test_summary_marks_mismatches():
 
 # ---------------------------------------------------------------- crosscheck
 
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
 def test_crosscheck_agrees_and_writes_json(capsys, tmp_path):
     path = tmp_path / "cc.json"
     code, out, _ = run_cli(capsys, "crosscheck", "lenet5", "--json", str(path))
@@ -137,6 +145,7 @@ def test_crosscheck_agrees_and_writes_json(capsys, tmp_path):
         assert 0 <= r["max_abs_error"] < 1e-3
 
 
+@pytest.mark.torch
 @pytest.mark.mxnet
 def test_crosscheck_fails_on_a_planted_mismatch(capsys, monkeypatch, tmp_path):
     backend = zoo.backend("mxnet")
