@@ -19,6 +19,10 @@ import zoo
 
 
 def loop(framework: str, name: str, batch: int, threads: int | None):
+    import os
+
+    if threads:  # as `bench --threads` does for its workers, before any framework starts its pools
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     spec = zoo.get_spec(name)
     size = spec.input_size[1]
     if framework == "torch":
@@ -49,10 +53,6 @@ def loop(framework: str, name: str, batch: int, threads: int | None):
                 out = forward(x)
             np.asarray(out)
         return run
-    import os
-
-    if threads:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
     import zoo_mxnet  # noqa: F401
     import mxnet as mx
 
