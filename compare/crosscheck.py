@@ -1,0 +1,184 @@
+"""`crosscheck`: the same random weights and inputs in every framework, every pair of outputs compared.
+
+PyTorch's model gets random values in every parameter and buffer (BatchNorm statistics and affine
+terms included: defaults of 0 and 1 would hide mapping errors), the weights travel to the other
+frameworks through the canonical format, and each framework predicts in inference mode.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+
+import numpy as np
+
+import zoo
+
+from .common import (UsageError, can_build, framework_installed, fmt_num, format_table, input_size_for, positive_float, positive_int,
+                     resolve_frameworks, resolve_models, writable_file, write_json)
+from .progress import Progress
+
+DEFAULT_TOL = 1e-4
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "crosscheck", help="same random weights and inputs in every framework; compare every pair",
+        description="PyTorch weights randomised (BatchNorm statistics included), carried to the other "
+                    "frameworks through the canonical format, the same inputs; every pair of frameworks "
+                    "compared by relative error (||a-b|| / ||b||), max absolute error and top-1 agreement. "
+                    "Exit status 1 when any pair exceeds the tolerance or fails to run.")
+    parser.add_argument("models", nargs="*", help="model names or shell patterns ('resnet*')")
+    parser.add_argument("--all", action="store_true", help="every registered model")
+    parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
+    parser.add_argument("--tol", type=positive_float, default=DEFAULT_TOL,
+                        help=f"largest relative error accepted (default {DEFAULT_TOL:g})")
+    parser.add_argument("--batch", type=positive_int, default=2, help="images per check (default 2)")
+    parser.add_argument("--input-size", type=positive_int, metavar="N",
+                        help="input height = width (default: each model's own)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the images")
+    parser.add_argument("--json", metavar="PATH", help="write every pair's result to this JSON file")
+    parser.set_defaults(run=run)
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    scale = float(np.linalg.norm(expected))
+    diff = float(np.linalg.norm(got.astype(np.float64) - expected.astype(np.float64)))
+    return diff / scale if scale > 0 else diff
+
+
+def check_model(name: str, frameworks: list[str], *, batch: int = 2, input_size: int | None = None,
+                seed: int = 0, tol: float = DEFAULT_TOL) -> list[dict]:
+    """One record per pair of `frameworks` for model `name` (plus one per framework that failed)."""
+    spec = zoo.get_spec(name)
+    size = input_size or spec.input_size[1]
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((batch, spec.in_channels, size, size)).astype(np.float32)
+    torch_backend = zoo.backend("torch")
+    reference = torch_backend.randomize(zoo.create_model(name, "torch"), seed=seed)
+    weights = torch_backend.export_weights(reference)
+    outputs: dict[str, np.ndarray] = {}
+    errors: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    for framework in frameworks:
+        start = time.perf_counter()
+        try:
+            if not can_build(framework, name):
+                raise RuntimeError(f"{framework} has no builder for the {spec.family} family here")
+            backend = zoo.backend(framework)
+            if framework == "torch":
+                model = reference
+            else:
+                model = zoo.create_model(name, framework)
+                backend.load_weights(model, weights)
+            outputs[framework] = np.asarray(backend.predict(model, images))
+            del model
+        except Exception as error:  # noqa: BLE001  (recorded; the other frameworks still run)
+            errors[framework] = f"{type(error).__name__}: {error}"
+        seconds[framework] = time.perf_counter() - start
+    records = []
+    for a, b in itertools.combinations(frameworks, 2):
+        record = {"model": name, "a": a, "b": b, "batch": batch, "input_size": size, "seed": seed, "tol": tol,
+                  "rel_error": None, "max_abs_error": None, "top1_agreement": None, "ok": False, "error": None}
+        failed = [f"{fw}: {errors[fw]}" for fw in (a, b) if fw in errors]
+        if failed:
+            record["error"] = "; ".join(failed)
+        else:
+            got, expected = outputs[a], outputs[b]
+            if got.shape != expected.shape:
+                record["error"] = f"output shapes differ: {a} {got.shape}, {b} {expected.shape}"
+            else:
+                record["rel_error"] = relative_error(got, expected)
+                record["max_abs_error"] = float(np.max(np.abs(got - expected)))
+                record["top1_agreement"] = float(np.mean(got.argmax(1) == expected.argmax(1)))
+                record["ok"] = bool(np.isfinite(record["rel_error"]) and record["rel_error"] <= tol)
+        records.append(record)
+    if len(frameworks) < 2:
+        fw = frameworks[0]
+        records.append({"model": name, "a": fw, "b": None, "ok": fw not in errors, "error": errors.get(fw),
+                        "rel_error": None, "max_abs_error": None, "top1_agreement": None, "tol": tol,
+                        "batch": batch, "input_size": size, "seed": seed})
+    for record in records:
+        record["seconds"] = {fw: round(seconds[fw], 3) for fw in (record["a"], record["b"]) if fw}
+    return records
+
+
+def release_memory(frameworks: list[str]) -> None:
+    """Drop what a framework keeps between models (Keras' graph state), so `--all` runs in bounded memory."""
+    import gc
+
+    if "tf" in frameworks and "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
+def status(record: dict) -> str:
+    if record["error"]:
+        return "ERROR"
+    if not record["ok"]:
+        return "FAIL"
+    if record["top1_agreement"] is not None and record["top1_agreement"] < 1:
+        return "ok (top-1 near tie)"
+    return "ok"
+
+
+def table(records: list[dict]) -> str:
+    rows = [("model", "pair", "rel. error", "max abs error", "top-1 agree", "status")]
+    for r in records:
+        pair = f"{r['a']} vs {r['b']}" if r["b"] else r["a"]
+        agree = "-" if r["top1_agreement"] is None else f"{r['top1_agreement']:.0%}"
+        rows.append((r["model"], pair, "-" if r["rel_error"] is None else f"{r['rel_error']:.2e}",
+                     "-" if r["max_abs_error"] is None else f"{r['max_abs_error']:.2e}", agree, status(r)))
+    return format_table(rows, align="llrrrl")
+
+
+def crosscheck(names: list[str], frameworks: list[str], *, batch: int = 2, input_size: int | None = None,
+               seed: int = 0, tol: float = DEFAULT_TOL, sizes: dict[str, int] | None = None,
+               show_progress: bool = True) -> list[dict]:
+    records = []
+    with Progress(len(names), "crosscheck", enabled=show_progress) as progress:
+        for name in names:
+            progress.describe(name)
+            size = (sizes or {}).get(name) or input_size_for(name, input_size)
+            try:
+                found = check_model(name, frameworks, batch=batch, input_size=size, seed=seed, tol=tol)
+            except Exception as error:  # noqa: BLE001  (the PyTorch reference itself failed)
+                found = [{"model": name, "a": "torch", "b": None, "ok": False, "rel_error": None,
+                          "max_abs_error": None, "top1_agreement": None, "tol": tol, "batch": batch,
+                          "input_size": size, "seed": seed, "error": f"{type(error).__name__}: {error}"}]
+            records += found
+            release_memory(frameworks)
+            worst = max((r["rel_error"] or 0.0 for r in found), default=0.0)
+            progress.step(f"{name}: worst relative error {worst:.1e}, "
+                          f"{sum(not r['ok'] for r in found)} failing pair(s)")
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.all and args.models:
+        raise UsageError("give model names or --all, not both")
+    if not args.all and not args.models:
+        raise UsageError("which models? give names or patterns (e.g. 'resnet*'), or --all")
+    names = zoo.list_models() if args.all else resolve_models(args.models)
+    frameworks = resolve_frameworks(args.frameworks)
+    if not framework_installed("torch"):
+        raise UsageError("crosscheck takes its random weights from PyTorch, which is not installed here")
+    if args.json:
+        writable_file(args.json)
+    for name in names:
+        input_size_for(name, args.input_size)  # bad sizes fail before any work
+    records = crosscheck(names, frameworks, batch=args.batch, input_size=args.input_size, seed=args.seed,
+                         tol=args.tol)
+    print(table(records))
+    failing = [r for r in records if not r["ok"]]
+    worst = max((r["rel_error"] for r in records if r["rel_error"] is not None), default=None)
+    print(f"\n{len(names)} model(s), {len(records)} pair(s), tolerance {args.tol:g} (relative); "
+          f"worst relative error {fmt_num(worst)}; {len(failing)} failing")
+    if args.json:
+        write_json(args.json, {"tolerance": args.tol, "frameworks": frameworks, "records": records})
+        print(f"results written to {args.json}")
+    if failing:
+        print("crosscheck FAILED: " + ", ".join(sorted({r["model"] for r in failing})), file=sys.stderr)
+        return 1
+    return 0

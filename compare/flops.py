@@ -1,0 +1,118 @@
+"""One framework-neutral operation count per model: multiply-adds (MACs) of its convolutions and dense layers.
+
+The count is taken once, from the PyTorch build of the spec, by shape propagation on meta tensors
+(`torch.utils.flop_counter.FlopCounterMode`: no weights are allocated and no arithmetic is done), so
+it is the same number for every framework and every table. FlopCounterMode reports FLOPs with a
+multiply-add counted as two; we store MACs (= FLOPs / 2), the figure papers quote as "FLOPs".
+Element-wise work (activations, BatchNorm, pooling, additions) is not counted, as in the papers.
+
+Counts are memoised in-process and cached as JSON under the user's cache folder
+($ZOO_CACHE_DIR, else $XDG_CACHE_HOME/classic-cnn-zoo, else ~/.cache/classic-cnn-zoo), keyed by
+everything that changes them, so `list` over the whole registry stays fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import zoo
+
+from .common import atomic_write_text
+
+_MEMO: dict[str, int] = {}
+_DISK: dict[str, int] | None = None
+
+
+class FlopsUnavailable(RuntimeError):
+    """The counter needs PyTorch; raised with the reason when it is missing or the model cannot be traced."""
+
+
+def cache_path() -> Path:
+    root = os.environ.get("ZOO_CACHE_DIR")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "classic-cnn-zoo"
+    return Path(root) / "macs.json"
+
+
+def _key(name: str, input_size: int, num_classes: int | None, in_channels: int | None) -> str:
+    spec = zoo.get_spec(name)
+    import torch
+
+    # The config's repr holds every knob, so an edited spec does not reuse a stale count.
+    return json.dumps([name, input_size, num_classes or spec.num_classes, in_channels or spec.in_channels,
+                       repr(spec.config), torch.__version__])
+
+
+def _load_disk() -> dict[str, int]:
+    global _DISK
+    if _DISK is None:
+        try:
+            _DISK = {k: int(v) for k, v in json.loads(cache_path().read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            _DISK = {}
+    return _DISK
+
+
+def _save_disk() -> None:
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(_load_disk(), indent=0, sort_keys=True))
+    except OSError:
+        pass  # a read-only home only costs a recount next time
+
+
+def count_macs(name: str, input_size: int | None = None, *, num_classes: int | None = None,
+               in_channels: int | None = None) -> int:
+    """Multiply-adds of one forward pass of one image of `input_size` x `input_size` (default: the spec's)."""
+    spec = zoo.get_spec(name)
+    input_size = input_size or spec.input_size[1]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise FlopsUnavailable("the operation counter needs PyTorch, which is not installed here") from None
+    key = _key(name, input_size, num_classes, in_channels)
+    if key in _MEMO:
+        return _MEMO[key]
+    disk = _load_disk()
+    if key not in disk:
+        disk[key] = _trace(name, input_size, num_classes, in_channels)
+        _save_disk()
+    _MEMO[key] = disk[key]
+    return disk[key]
+
+
+def _trace(name: str, input_size: int, num_classes: int | None, in_channels: int | None) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = zoo.get_spec(name)
+    channels = in_channels or spec.in_channels
+    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
+    try:
+        # Built on the meta device: parameters have shapes but no storage, so VGG costs nothing.
+        with torch.device("meta"):
+            model = zoo.create_model(name, "torch", **kwargs)
+        images = torch.empty(1, channels, input_size, input_size, device="meta")
+        model.eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(images)
+    except zoo.ZooError:
+        raise
+    except Exception as error:  # noqa: BLE001  (a builder that needs real tensors: fake ones instead)
+        try:
+            from torch._subclasses.fake_tensor import FakeTensorMode
+
+            model = zoo.create_model(name, "torch", **kwargs).eval()
+            with FakeTensorMode(allow_non_fake_inputs=True), FlopCounterMode(display=False) as counter, \
+                    torch.no_grad():
+                model(torch.empty(1, channels, input_size, input_size))
+        except Exception as second:  # noqa: BLE001
+            raise FlopsUnavailable(f"could not trace {name}: {second} (meta tensors: {error})") from None
+    return int(counter.get_total_flops()) // 2
+
+
+def gflops(name: str, input_size: int | None = None) -> float:
+    """Forward GFLOPs in the papers' sense: billions of multiply-adds per image."""
+    return count_macs(name, input_size) / 1e9

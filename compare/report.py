@@ -1,0 +1,219 @@
+"""Tables and plots of benchmark results, made from the records alone (so a JSON file can be re-reported)."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import zoo
+
+from .common import atomic_write_text, fmt_num, format_table
+
+
+def _frameworks(records: list[dict]) -> list[str]:
+    present = {r["framework"] for r in records}
+    return [fw for fw in zoo.FRAMEWORKS if fw in present]
+
+
+def _ok(records, **match) -> list[dict]:
+    return [r for r in records if r.get("status") == "ok" and all(r.get(k) == v for k, v in match.items())]
+
+
+def _find(records, **match) -> dict | None:
+    found = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+    return found[-1] if found else None
+
+
+def _cell(record: dict | None) -> str:
+    if record is None:
+        return "-"
+    if record.get("status") == "ok":
+        return fmt_num(record["images_per_sec"])
+    return "skipped" if record.get("status") == "skipped" else "FAILED"
+
+
+def speed_tables(records: list[dict], *, markdown: bool = False) -> list[tuple[str, str]]:
+    """(title, table) per (mode, batch size): images/s of every model in every framework."""
+    frameworks = _frameworks(records)
+    zoo_records = [r for r in records if r.get("implementation", "zoo") == "zoo"]
+    with_reference = {fw for fw in frameworks
+                      if any(r.get("implementation") == "reference" and r["framework"] == fw for r in records)}
+    out = []
+    keys = sorted({(r["mode"], r["batch_size"]) for r in zoo_records}, key=lambda k: (k[0] != "infer", k[1]))
+    for mode, batch in keys:
+        header = ["model", "GFLOPs"]
+        for fw in frameworks:
+            header.append(f"{fw} img/s")
+            if fw in with_reference:
+                header += [f"{fw} reference", f"{fw} zoo/ref"]
+        rows = [header]
+        models = list(dict.fromkeys(r["model"] for r in zoo_records if (r["mode"], r["batch_size"]) == (mode, batch)))
+        for model in models:
+            some = _find(zoo_records, model=model, mode=mode, batch_size=batch, status="ok")
+            row = [model, fmt_num(some.get("gflops")) if some else "-"]
+            for fw in frameworks:
+                mine = _find(zoo_records, model=model, framework=fw, mode=mode, batch_size=batch)
+                row.append(_cell(mine))
+                if fw in with_reference:
+                    ref = _find(records, model=model, framework=fw, mode=mode, batch_size=batch,
+                                implementation="reference")
+                    if ref is None:
+                        row += ["none", "-"]
+                    elif ref.get("status") == "skipped":
+                        row += ["not installed" if "not installed" in (ref.get("error") or "") else "skipped", "-"]
+                    else:
+                        row.append(_cell(ref))
+                        both = mine and mine.get("status") == "ok" and ref.get("status") == "ok"
+                        row.append(f"{mine['images_per_sec'] / ref['images_per_sec']:.2f}" if both else "-")
+            rows.append(row)
+        device = ", ".join(sorted({str(r.get("device")) for r in zoo_records if r["mode"] == mode}))
+        out.append((f"{mode}, batch {batch} ({device}): images/s, higher is better",
+                    format_table(rows, align="l" + "r" * (len(header) - 1), markdown=markdown)))
+    return out
+
+
+def detail_table(records: list[dict], *, markdown: bool = True) -> str:
+    rows = [("model", "framework", "impl", "mode", "batch", "device", "images/s", "latency ms (p25-p75)",
+             "compile s", "peak MB", "GFLOP/s", "% of peak")]
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        spread = f"{r['latency_ms']:.3g} ({r['latency_p25_ms']:.3g}-{r['latency_p75_ms']:.3g})"
+        share = "-" if r.get("peak_share") is None else f"{100 * r['peak_share']:.1f}%"
+        rows.append((r["model"], r["framework"], r.get("implementation", "zoo"), r["mode"], r["batch_size"],
+                     r.get("device"), fmt_num(r["images_per_sec"]), spread, fmt_num(r.get("compile_s")),
+                     fmt_num(r.get("peak_memory_mb")), fmt_num(r.get("gflops_per_sec")), share))
+    return format_table(rows, align="llllrlrrrrrr", markdown=markdown)
+
+
+def machine_table(machine: dict, *, markdown: bool = True) -> str:
+    rows = [("framework", "version", "device", "threads", "peak GFLOP/s (fp32 matmul)", "16-bit peak", "note")]
+    for fw in zoo.FRAMEWORKS:
+        if fw not in machine:
+            continue
+        m = machine[fw]
+        rows.append((fw, m.get("framework_version", "-"), m.get("device") or "-", m.get("threads", "-"),
+                     fmt_num(m.get("peak_gflops_per_sec")), fmt_num(m.get("amp_peak_gflops_per_sec")),
+                     m.get("unavailable") or m.get("device_note") or ""))
+    return format_table(rows, align="lllrrrl", markdown=markdown)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_report(out: Path, records: list[dict], machine: dict, *, plots: bool = True) -> list[Path]:
+    """DIR/report.md and, with matplotlib, DIR/images_per_sec.png and DIR/speed_vs_gflops.png."""
+    import os
+
+    written = []
+    if plots:
+        written = write_plots(out, records)
+    lines = ["# Classic CNN Zoo benchmark", "",
+             f"Machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}.", "",
+             "## Frameworks and machine peak", "", machine_table(machine), ""]
+    methods = sorted({r["method"] for r in records if r.get("method")})
+    if methods:
+        lines += ["## How each framework was run", ""] + [f"- `{m}`" for m in methods] + [""]
+    memory = sorted({r["memory_method"] for r in records if r.get("memory_method")})
+    lines += ["Timing: rounds of N iterations (N set so that a round lasts at least the minimum round time), "
+              "the device synchronised before every clock read, warm-up and compilation excluded; latency is "
+              "the median over rounds of round time / N, the spread is the 25th-75th percentile; the "
+              "frameworks' rounds are interleaved. GFLOPs are multiply-adds per image (one count for all "
+              "frameworks); achieved GFLOP/s counts 2 FLOPs per multiply-add and a training step as 3x "
+              "the forward pass.", ""]
+    if memory:
+        lines += ["Peak memory: " + "; ".join(memory) + ".", ""]
+    for title, table in speed_tables(records, markdown=True):
+        lines += [f"## {title}", "", table, ""]
+    lines += ["## Every cell", "", detail_table(records), ""]
+    problems = [r for r in records if r.get("status") != "ok"]
+    if problems:
+        lines += ["## Failed or skipped cells", ""]
+        lines += [f"- {r['model']} / {r['framework']} / {r.get('implementation', 'zoo')} / {r['mode']} / "
+                  f"batch {r['batch_size']}: **{r.get('status')}**: {r.get('error')}" for r in problems]
+        lines.append("")
+    if written:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written] + [""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return written
+
+
+def write_plots(out: Path, records: list[dict]) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    ok = [r for r in records if r.get("status") == "ok" and r.get("implementation", "zoo") == "zoo"]
+    if not ok:
+        return []
+    frameworks = _frameworks(ok)
+    colours = {"torch": "#ee4c2c", "tf": "#ff8f00", "mxnet": "#2f7ed8"}
+    written = []
+
+    keys = sorted({(r["mode"], r["batch_size"]) for r in ok}, key=lambda k: (k[0] != "infer", k[1]))
+    models = list(dict.fromkeys(r["model"] for r in ok))
+    fig, axes = plt.subplots(len(keys), 1, figsize=(max(6, 1.2 * len(models) + 2), 3.2 * len(keys)), squeeze=False)
+    width = 0.8 / max(1, len(frameworks))
+    for ax, (mode, batch) in zip(axes[:, 0], keys):
+        for i, fw in enumerate(frameworks):
+            values = []
+            for model in models:
+                record = _find(ok, model=model, framework=fw, mode=mode, batch_size=batch)
+                values.append(record["images_per_sec"] if record else 0)
+            positions = [x + (i - (len(frameworks) - 1) / 2) * width for x in range(len(models))]
+            ax.bar(positions, values, width, label=fw, color=colours.get(fw))
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels(models, rotation=30, ha="right")
+        ax.set_yscale("log")
+        ax.set_ylabel("images/s")
+        ax.set_title(f"{mode}, batch {batch}")
+        ax.legend()
+    fig.tight_layout()
+    path = out / "images_per_sec.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for fw in frameworks:
+        points = [r for r in ok if r["framework"] == fw and r.get("gflops")]
+        if not points:
+            continue
+        ax.scatter([r["gflops"] for r in points], [r["images_per_sec"] for r in points], label=fw,
+                   color=colours.get(fw), alpha=0.8)
+        for r in points:
+            ax.annotate(r["model"], (r["gflops"], r["images_per_sec"]), fontsize=7, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GFLOPs per image (multiply-adds)")
+    ax.set_ylabel("images/s")
+    ax.set_title("speed against model cost (every mode and batch size)")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "speed_vs_gflops.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def console_summary(records: list[dict], machine: dict) -> str:
+    parts = ["frameworks and machine peak:", machine_table(machine, markdown=False)]
+    for title, table in speed_tables(records):
+        parts += ["", title, table]
+    problems = [r for r in records if r.get("status") != "ok"]
+    if problems:
+        parts += ["", f"{len(problems)} cell(s) failed or were skipped:"]
+        parts += [f"  {r['model']} {r['framework']} {r['mode']} b{r['batch_size']}: {r.get('error')}"
+                  for r in problems[:20]]
+    return "\n".join(parts)

@@ -1,0 +1,313 @@
+"""The compare tool: every command on tiny settings, its outputs checked for content, and its errors.
+
+Throwaway models (a spec whose input size its network rejects, a family whose builder kills its
+process) are registered by a plugin file for these tests only, and removed afterwards.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from compare import bench, cli, crosscheck, flops, layers, summary, tour
+from compare.common import PLUGINS_ENV, UsageError, format_table
+
+ROOT = Path(__file__).resolve().parent.parent
+LENET_MACS = 6 * 28 * 28 * 25 + 16 * 10 * 10 * 150 + 400 * 120 + 120 * 84 + 84 * 10  # by hand, from LeCun 1998
+TINY = dict(repeat=2, min_round_s=0.01, warmup_s=0.0, peak_n=128, threads=1, show_progress=False, plots=False)
+
+PLUGIN = textwrap.dedent('''
+    import os, sys, types
+    from zoo.registry import ModelSpec, register, _REGISTRY
+    from zoo.specs.lenet import LeNetConfig
+
+    def _spec(name, family, size):
+        return ModelSpec(name=name, family=family, config=LeNetConfig(), input_size=(1, size, size),
+                         num_classes=10, params=61_706, params_total=61_706, source="test", paper="test")
+
+    if "lenet5_badsize" not in _REGISTRY:
+        # LeNet's network takes only 32x32, but this spec says 28: its cells fail at the first call.
+        register(_spec("lenet5_badsize", "lenet", 28))
+        # A family whose PyTorch builder ends its process, as a segfault or an out-of-memory kill would.
+        crash = types.ModuleType("zoo_torch.crashy")
+        crash.build = lambda config, num_classes, in_channels: os._exit(3)
+        sys.modules["zoo_torch.crashy"] = crash
+        register(_spec("crashy", "crashy", 32))
+''')
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    from compare.common import load_plugins
+    from zoo.registry import _REGISTRY
+
+    path = tmp_path / "zoo_test_plugin.py"
+    path.write_text(PLUGIN)
+    monkeypatch.setenv(PLUGINS_ENV, str(path))
+    load_plugins()
+    yield path
+    for name in ("lenet5_badsize", "crashy"):
+        _REGISTRY.pop(name, None)
+    for module in ("zoo_torch.crashy", "zoo_plugin_zoo_test_plugin"):
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------- list and the operation counter
+
+@pytest.mark.torch
+def test_macs_of_lenet_equal_the_hand_count(tmp_path):
+    assert flops.count_macs("lenet5") == LENET_MACS
+    cached = json.loads(flops.cache_path().read_text())
+    assert LENET_MACS in cached.values()
+
+
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
+def test_list_shows_counts_gflops_and_frameworks(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "list", "lenet*", "--json", str(tmp_path / "list.json"))
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("lenet5"))
+    assert "61,706" in line and "1x32x32" in line and "torch,tf,mxnet" in line
+    [record] = json.loads((tmp_path / "list.json").read_text())
+    assert record["params"] == 61_706
+    assert record["gflops"] == pytest.approx(LENET_MACS / 1e9)
+
+
+@pytest.mark.core
+def test_list_unknown_pattern_is_an_error(capsys):
+    code, _, err = run_cli(capsys, "list", "nonexistent*")
+    assert code == 2 and "no model matches" in err
+
+
+# ---------------------------------------------------------------- summary
+
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
+def test_summary_lenet_side_by_side(capsys):
+    code, out, _ = run_cli(capsys, "summary", "lenet5")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("features", "classifier"))}
+    assert list(rows)[:3] == ["features.0", "features.1", "features.2"]
+    # conv 1: 6 maps of 28x28 and 6*25+6 parameters, the same in all three frameworks
+    assert rows["features.0"][2:] == ["6x28x28", "156"] * 3
+    assert rows["classifier.4"][2:] == ["10", "850"] * 3
+    total = next(line for line in out.splitlines() if line.startswith("total trainable"))
+    assert total.split()[2:] == ["61,706"] * 3
+    assert "agree on every layer" in out
+
+
+@pytest.mark.core
+def test_summary_marks_mismatches():
+    a, b = layers.LayerTable("torch"), layers.LayerTable("mxnet")
+    a.layers = {"conv": layers.Layer("conv", "Conv2d", (6, 28, 28), 156, 156), "act": layers.Layer("act", "Tanh", (6, 28, 28))}
+    b.layers = {"conv": layers.Layer("conv", "Conv2D", (6, 28, 28), 150, 150), "act": layers.Layer("act", "Act", (6, 28, 28))}
+    for table in (a, b):
+        table.output_shape, table.params, table.params_total = (10,), 156, 156
+    rows, mismatches = summary.rows_for([a, b])
+    marked = {row[0] for row in rows if row[-1] == summary.MARK}
+    assert marked == {"conv"} and mismatches == 1
+
+
+# ---------------------------------------------------------------- crosscheck
+
+@pytest.mark.torch
+@pytest.mark.tf
+@pytest.mark.mxnet
+def test_crosscheck_agrees_and_writes_json(capsys, tmp_path):
+    path = tmp_path / "cc.json"
+    code, out, _ = run_cli(capsys, "crosscheck", "lenet5", "--json", str(path))
+    assert code == 0, out
+    records = json.loads(path.read_text())["records"]
+    assert {(r["a"], r["b"]) for r in records} == {("torch", "tf"), ("torch", "mxnet"), ("tf", "mxnet")}
+    for r in records:
+        assert 0 <= r["rel_error"] <= 1e-4 and r["top1_agreement"] == 1.0 and r["ok"]
+        assert 0 <= r["max_abs_error"] < 1e-3
+
+
+@pytest.mark.torch
+@pytest.mark.mxnet
+def test_crosscheck_fails_on_a_planted_mismatch(capsys, monkeypatch, tmp_path):
+    backend = zoo.backend("mxnet")
+    load = backend.load_weights
+
+    def perturbed(model, mapping):  # one bias off by a little: what a layout slip looks like
+        mapping = dict(mapping)
+        mapping["classifier.4.bias"] = mapping["classifier.4.bias"] + 0.05
+        load(model, mapping)
+
+    monkeypatch.setattr(backend, "load_weights", perturbed)
+    path = tmp_path / "cc.json"
+    code, out, err = run_cli(capsys, "crosscheck", "lenet5", "--frameworks", "torch,mxnet", "--json", str(path))
+    assert code == 1
+    assert "FAIL" in out and "crosscheck FAILED" in err
+    [record] = json.loads(path.read_text())["records"]
+    assert record["rel_error"] > 1e-4 and not record["ok"]
+
+
+@pytest.mark.core
+def test_relative_error_definition():
+    expected = np.array([[3.0, 4.0]])
+    assert crosscheck.relative_error(expected * 1.001, expected) == pytest.approx(1e-3)
+
+
+# ---------------------------------------------------------------- bench
+
+def check_bench_record(record: dict) -> None:
+    assert record["status"] == "ok", record
+    assert record["images_per_sec"] > 0 and record["latency_ms"] > 0
+    # images/s and the median latency describe the same measurement
+    assert record["images_per_sec"] == pytest.approx(record["batch_size"] / (record["latency_ms"] / 1e3))
+    assert record["latency_min_ms"] <= record["latency_ms"] <= record["latency_max_ms"]
+    assert record["latency_p25_ms"] <= record["latency_ms"] <= record["latency_p75_ms"]
+    factor = bench.TRAIN_FLOP_FACTOR if record["mode"] == "train" else 1
+    assert record["gflops"] == pytest.approx(LENET_MACS / 1e9)
+    assert record["gflops_per_sec"] == pytest.approx(2 * LENET_MACS * factor * record["images_per_sec"] / 1e9)
+    assert record["machine_peak_gflops_per_sec"] > 0
+    assert record["peak_share"] == pytest.approx(record["gflops_per_sec"] / record["machine_peak_gflops_per_sec"])
+    assert record["peak_memory_mb"] is not None and record["peak_memory_mb"] >= 0
+    assert record["compile_s"] > 0 and record["rounds"] == 2
+    assert record["device"] == "cpu" and record["error"] is None
+    assert record["method"].startswith(record["framework"] + ":")
+
+
+@pytest.mark.torch
+@pytest.mark.mxnet
+def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
+    out = tmp_path / "bench"
+    records, machine = bench.run_bench(models=["lenet5"], frameworks=["torch", "mxnet"], batch_sizes=[1, 2],
+                                       modes=["infer", "train"], device="auto", out=out,
+                                       **{**TINY, "plots": True})
+    assert len(records) == 8
+    assert {(r["framework"], r["batch_size"], r["mode"]) for r in records} == {
+        (fw, b, m) for fw in ("torch", "mxnet") for b in (1, 2) for m in ("infer", "train")}
+    for record in records:
+        check_bench_record(record)
+    assert "inference_mode" in next(r["method"] for r in records if r["framework"] == "torch" and r["mode"] == "infer")
+    assert "static_alloc=True" in next(r["method"] for r in records if r["framework"] == "mxnet")
+    assert machine["torch"]["device"] == "cpu" and machine["mxnet"]["peak_gflops_per_sec"] > 0
+    assert "clear_refs" in records[0]["memory_method"] and "worker reused" in records[-1]["memory_method"]
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(records))
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 and set(bench.CSV_COLUMNS) <= set(rows[0])
+    assert all(float(row["images_per_sec"]) > 0 for row in rows)
+    report = (out / "report.md").read_text()
+    assert "lenet5" in report and "infer, batch 2" in report and "% of peak" in report
+    for plot in ("images_per_sec.png", "speed_vs_gflops.png"):
+        assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.tf
+def test_bench_tf_cells(tmp_path):
+    records, _ = bench.run_bench(models=["lenet5"], frameworks=["tf"], batch_sizes=[2], modes=["infer", "train"],
+                                 device="cpu", out=tmp_path, **TINY)
+    for record in records:
+        check_bench_record(record)
+    assert "tf.function" in records[0]["method"]
+
+
+@pytest.mark.torch
+def test_failing_cells_are_recorded_and_the_run_goes_on(tmp_path, plugin):
+    records, _ = bench.run_bench(models=["lenet5_badsize", "crashy", "lenet5"], frameworks=["torch"],
+                                 batch_sizes=[1], modes=["infer"], device="cpu", out=tmp_path, **TINY)
+    by_model = {r["model"]: r for r in records}
+    assert by_model["lenet5_badsize"]["status"] == "error"
+    assert "InputShapeError" in by_model["lenet5_badsize"]["error"]
+    assert by_model["crashy"]["status"] == "error"
+    assert "died" in by_model["crashy"]["error"] and "exit status 3" in by_model["crashy"]["error"]
+    check_bench_record(by_model["lenet5"])  # after a crash the worker is started again
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["status"] for r in saved] == ["error", "error", "ok"]
+    assert "Failed or skipped cells" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.mxnet
+def test_resume_skips_finished_cells(tmp_path):
+    common = dict(models=["lenet5"], frameworks=["mxnet"], modes=["infer"], device="cpu", out=tmp_path, **TINY)
+    [first], _ = bench.run_bench(batch_sizes=[1], **common)
+    records, _ = bench.run_bench(batch_sizes=[1, 2], resume=True, fresh_workers=True, **common)
+    assert [r["batch_size"] for r in records] == [1, 2]
+    assert "worker reused" not in records[1]["memory_method"]
+    assert records[0] == first  # not run again: the same record, timestamp included
+    records, _ = bench.run_bench(batch_sizes=[1, 2], resume=True, **common)
+    assert records[1]["timestamp"] == json.loads((tmp_path / "results.json").read_text())[1]["timestamp"]
+
+
+@pytest.mark.mxnet
+def test_gpu_request_without_gpu_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "bench", "--frameworks", "mxnet", "--device", "gpu", "--batch-sizes", "1",
+                           "--modes", "infer", "--out", str(tmp_path))
+    assert code == 2
+    assert "no framework sees a GPU" in err and "mxnet" in err
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--models", "resnet9000"], "unknown model 'resnet9000'"),
+    (["bench", "--frameworks", "jax"], "unknown framework 'jax'"),
+    (["bench", "--batch-sizes", "0"], "--batch-sizes must be positive integers, got 0"),
+    (["bench", "--batch-sizes", "two"], "--batch-sizes must be positive integers, got 'two'"),
+    (["bench", "--modes", "fly"], "--modes must be among infer, train"),
+    (["summary", "lenet5", "--input-size", "28"], "takes only 32x32"),
+    (["crosscheck"], "give names or patterns"),
+    (["crosscheck", "lenet5", "--frameworks", "torch,caffe"], "unknown framework 'caffe'"),
+])
+def test_bad_arguments_are_clear_errors(capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert message in err
+
+
+@pytest.mark.core
+def test_unwritable_output_folder_is_a_clear_error(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, "bench", "--out", str(blocker / "results"))
+    assert code == 2 and "cannot write to output folder" in err
+
+
+@pytest.mark.core
+def test_cli_exit_status_through_python_m(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "ZOO_CACHE_DIR": str(tmp_path)}
+    bad = subprocess.run([sys.executable, "-m", "compare", "crosscheck", "lenet6"], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2 and "unknown model 'lenet6'" in bad.stderr and "lenet5" in bad.stderr
+
+
+# ---------------------------------------------------------------- the tour
+
+@pytest.mark.core
+def test_tour_picks_a_model_per_family_and_says_what_is_missing(plugin):
+    assert tour.representatives() == ["lenet5", "crashy"]
+    picked, notes = tour.bench_models()
+    assert picked == ["lenet5"]
+    assert any("no ResNet model is registered" in note for note in notes)
+    assert tour.crosscheck_size("lenet5") == 32
+
+
+@pytest.mark.core
+def test_format_table_aligns_numbers_right():
+    text = format_table([("a", "n"), ("x", "1"), ("yy", "100")])
+    assert text.splitlines()[2] == "x     1"
