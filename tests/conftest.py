@@ -18,6 +18,21 @@ MODELS = zoo.list_models()
 SMALL_SIZE = 32
 
 
+def _family_representatives() -> set[str]:
+    """The smallest model of each family: where checks that cost a compile per model (XLA, graph
+    export) run, since every model of a family is built from the same layers."""
+    smallest: dict[str, str] = {}
+    for name in MODELS:
+        spec = zoo.get_spec(name)
+        best = smallest.get(spec.family)
+        if best is None or spec.params < zoo.get_spec(best).params:
+            smallest[spec.family] = name
+    return set(smallest.values())
+
+
+REPRESENTATIVES = _family_representatives()
+
+
 def framework_params(frameworks=FRAMEWORKS):
     return [pytest.param(fw, marks=getattr(pytest.mark, fw), id=fw) for fw in frameworks]
 
@@ -57,14 +72,13 @@ class ModelCache:
             self.models[key] = zoo.create_model(name, framework, **kwargs)
         return self.models[key]
 
-    def random_weights(self, name: str, **kwargs) -> dict:
-        """Canonical weights of a PyTorch build with every parameter and buffer randomised."""
-        self._own(name)
-        key = tuple(sorted(kwargs.items()))
+    def random_weights(self, name: str, variant: str = "small", **kwargs) -> dict:
+        """Canonical weights of the PyTorch build `variant`, every parameter and buffer randomised."""
+        key = (variant, tuple(sorted(kwargs.items())))
+        model = self.get("torch", name, variant, **kwargs)
         if key not in self.weights:
             torch_backend = zoo.backend("torch")
-            model = torch_backend.randomize(zoo.create_model(name, "torch", **kwargs), seed=len(self.weights) + 1)
-            self.weights[key] = torch_backend.export_weights(model)
+            self.weights[key] = torch_backend.export_weights(torch_backend.randomize(model, seed=len(self.weights) + 1))
         return self.weights[key]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from conftest import MODELS, framework_params, random_images, small_size
+from conftest import MODELS, REPRESENTATIVES, framework_params, random_images, small_size
 
 NUM_CLASSES = 7  # not any model's default, so a head that ignores num_classes shows
 
@@ -104,6 +104,7 @@ def test_too_small_image_is_a_clear_error(model_cache, framework, name):
 
 
 @pytest.mark.tf
+@pytest.mark.parametrize("name", sorted(REPRESENTATIVES))
 def test_tf_eager_function_and_xla_agree(model_cache, name):
     import tensorflow as tf
 
