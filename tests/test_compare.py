@@ -299,7 +299,16 @@ def test_cli_exit_status_through_python_m(tmp_path):
 # ---------------------------------------------------------------- the tour
 
 @pytest.mark.core
-def test_tour_picks_a_model_per_family_and_says_what_is_missing(plugin):
+def test_tour_picks_a_model_per_family_and_says_what_is_missing(plugin, monkeypatch):
+    chosen = tour.representatives()
+    families = [zoo.get_spec(name).family for name in chosen]
+    assert sorted(families) == sorted({zoo.get_spec(name).family for name in zoo.list_models()})
+    assert "crashy" in chosen and "lenet5" in chosen
+    assert {"resnet18", "densenet121", "efficientnet_b0"} <= set(chosen)
+    picked, notes = tour.bench_models()
+    assert picked == [preferred[0] for _, preferred, _ in tour.BENCH_ROLES] and notes == []
+    # With only LeNet and the plugin's model registered, the missing roles are named.
+    monkeypatch.setattr(tour.zoo, "list_models", lambda pattern="*": ["lenet5", "crashy"])
     assert tour.representatives() == ["lenet5", "crashy"]
     picked, notes = tour.bench_models()
     assert picked == ["lenet5"]
