@@ -17,7 +17,7 @@ OTHERS = [fw for fw in zoo.available_frameworks() if fw != "torch"]
 
 @pytest.mark.parametrize("name", MODELS)
 def test_gradients_agree_across_frameworks(name):
-    result = gradcheck.gradcheck_model(name, batch=2)
+    result = gradcheck.gradcheck_model(name)
     assert [check.framework for check in result.checks] == OTHERS
     for check in result.checks:
         assert not check.problems
