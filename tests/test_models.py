@@ -152,3 +152,20 @@ def test_any_channel_count_and_class_count(model_cache, framework, name):
     reference, _ = zoo.backend("torch").count_parameters(
         model_cache.get("torch", name, "other-io", num_classes=3, in_channels=in_channels))
     assert trainable == reference
+
+
+@pytest.mark.tf
+def test_tf_training_step_updates_batchnorm_statistics_as_pytorch_does(model_cache):
+    # PyTorch folds the unbiased batch variance into running_var; zoo_tf.layers.BatchNorm follows it.
+    name = "resnet18"
+    weights = model_cache.random_weights(name, num_classes=NUM_CLASSES)
+    reference, model = small(model_cache, "torch", name), small(model_cache, "tf", name)
+    images, labels = random_images(name, batch=4, seed=9), np.arange(4)
+    updated = {}
+    for framework, built in (("torch", reference), ("tf", model)):
+        zoo.backend(framework).load_weights(built, weights)
+        zoo.backend(framework).loss_gradients(built, images, labels)
+        updated[framework] = zoo.backend(framework).export_weights(built)
+    for key in ("bn1.running_var", "layer4.1.bn2.running_var", "layer4.1.bn2.running_mean"):
+        assert not np.allclose(updated["torch"][key], weights[key])  # a real update happened
+        np.testing.assert_allclose(updated["tf"][key], updated["torch"][key], rtol=1e-4, atol=1e-6, err_msg=key)

@@ -55,9 +55,28 @@ def conv2d(x, filters: int, kernel_size, *, name: str, stride=1, padding=0, grou
                 use_bias=use_bias, name=name)(x)
 
 
+class BatchNorm(layers.BatchNormalization):
+    """Keras' BatchNormalization with PyTorch's moving variance.
+
+    Both normalise a training batch by its biased variance, but PyTorch folds the unbiased one
+    (n / (n - 1) times larger) into its running estimate and Keras the biased one; without this,
+    the same training run leaves different statistics for inference.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or self.renorm or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        previous = ops.copy(self.moving_variance)
+        outputs = super().call(inputs, training=training, mask=mask)
+        values = ops.cast(ops.prod(ops.shape(inputs)[:-1]), previous.dtype)
+        folded = self.moving_variance - previous * self.momentum  # (1 - momentum) * biased variance
+        self.moving_variance.assign(previous * self.momentum + folded * values / ops.maximum(values - 1.0, 1.0))
+        return outputs
+
+
 def batch_norm(x, *, name: str, eps: float = 1e-5, momentum: float = 0.1):
     """`nn.BatchNorm2d(eps=eps, momentum=momentum)`: Keras' momentum weighs the old statistic, PyTorch's the new."""
-    return layers.BatchNormalization(axis=-1, epsilon=eps, momentum=1.0 - momentum, name=name)(x)
+    return BatchNorm(axis=-1, epsilon=eps, momentum=1.0 - momentum, name=name)(x)
 
 
 def max_pool(x, pool_size: int, *, name: str, stride: int | None = None, padding: int = 0):
