@@ -46,7 +46,9 @@ def main(argv: list[str]) -> int:
     if command == "compare":
         cmd = [str(PYTHON), "-m", "compare", *rest]
     else:
-        cmd = [str(PYTHON), "-m", "pytest", *rest]
+        # Two workers, each taking every test of one model in turn (the tests share built models).
+        parallel = [] if any(arg.startswith(("-n", "--numprocesses")) for arg in rest) else ["-n", "2", "--dist", "loadgroup"]
+        cmd = [str(PYTHON), "-m", "pytest", *parallel, *rest]
     return subprocess.call(cmd, cwd=ROOT)
 
 
