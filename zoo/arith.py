@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -37,3 +38,11 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
             out -= 1
         return out
     return span // stride + 1
+
+
+def smallest_input(feature_size: Callable[[int], int]) -> int:
+    """Smallest height (= width) for which `feature_size(size)`, a network's last map, is non-empty."""
+    size = 1
+    while feature_size(size) < 1:
+        size += 1
+    return size

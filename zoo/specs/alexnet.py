@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arith import conv_out
+from ..arith import conv_out, smallest_input
 from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
 
 
@@ -93,10 +93,7 @@ class AlexNetConfig(FamilyConfig):
         return size
 
     def min_input_size(self) -> int:
-        size = 1
-        while self.feature_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input(self.feature_size)
 
 
 PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky, Sutskever, Hinton, 2012)"

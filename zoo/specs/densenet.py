@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..arith import conv_out
+from ..arith import conv_out, smallest_input
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
 
 # stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
@@ -109,10 +109,7 @@ class DenseNetConfig(FamilyConfig):
         return size
 
     def min_input_size(self) -> int:
-        size = 1
-        while self.feature_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input(self.feature_size)
 
 
 def bn_state(config: DenseNetConfig) -> int:

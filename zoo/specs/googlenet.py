@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arith import conv_out
+from ..arith import conv_out, smallest_input
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
 
 # Inception modules per stage (3a-3b, 4a-4e, 5a-5b) from the paper's Table 1:
@@ -110,10 +110,7 @@ class GoogLeNetConfig(FamilyConfig):
         return max(size, 0)
 
     def min_input_size(self) -> int:
-        size = 1
-        while self.feature_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input(self.feature_size)
 
 
 register(ModelSpec(

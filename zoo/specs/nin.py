@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arith import conv_out
+from ..arith import conv_out, smallest_input
 from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
 
 
@@ -55,10 +55,7 @@ class NiNConfig(FamilyConfig):
         return max(conv_out(size, self.head_kernel, 1, self.head_padding), 0)
 
     def min_input_size(self) -> int:
-        size = 1
-        while self.feature_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input(self.feature_size)
 
 
 register(ModelSpec(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arith import conv_out
+from ..arith import conv_out, smallest_input
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, register
 
 # Output channels of a block over its `planes` (the stage width).
@@ -104,10 +104,7 @@ class ResNetConfig(FamilyConfig):
         return size
 
     def min_input_size(self) -> int:
-        size = 1
-        while self.feature_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input(self.feature_size)
 
 
 # BasicBlock: 2 3x3 convs; Bottleneck: 1x1, 3x3, 1x1 (x4).
