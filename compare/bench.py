@@ -1,10 +1,12 @@
 """`bench`: speed, latency, memory and achieved FLOP/s of every (model, framework, batch size, mode) cell.
 
 Each framework runs in its own worker process (`worker.py`) the way its experts run it; the parent
-only schedules. For one (model, batch size, mode) the frameworks' timed rounds are interleaved
-(torch, tf, mxnet, torch, tf, mxnet, ...), so slow drifts of the machine hit all of them alike and
-show up as spread. Results are written atomically after every cell, JSON first, then CSV; the report
-and plots are made from the JSON at the end.
+only schedules. For one (model, batch size, mode) the timed rounds of every framework, and with
+--reference of each framework's own implementation too (in a worker process of its own), are
+interleaved (torch, tf, torch-reference, tf-reference, then the same in reverse order, ...), so slow
+drifts of the machine (clock ramps, thermal throttling) hit all of them alike and show up as spread,
+instead of favouring whichever cell happens to be measured second. Results are written atomically
+after every cell, JSON first, then CSV; the report and plots are made from the JSON at the end.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .common import (UsageError, can_build, fmt_num, input_size_for, positive_in
                      resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
 from .progress import Progress
 from .runners import PEAK_N, reference_name
+from .worker import GPU_WARMUP_CHUNK_S, GPU_WARMUP_MAX_S, GPU_WARMUP_S, GPU_WARMUP_SETTLE
 
 MODES = ("infer", "train")
 DEVICES = ("auto", "cpu", "gpu")
@@ -200,15 +203,21 @@ class Bench:
         self.machine: dict[str, dict] = {}
         (out / "logs").mkdir(parents=True, exist_ok=True)
 
-    # workers are started on first use and again after one died
-    def worker(self, framework: str) -> Worker:
-        worker = self.workers.get(framework)
+    # Workers are started on first use and again after one died. A framework's zoo models and its own
+    # reference implementations live in two processes, so that the two cells of one (model, batch size,
+    # mode) can both stay prepared and have their timed rounds interleaved.
+    @staticmethod
+    def worker_key(framework: str, implementation: str = "zoo") -> str:
+        return framework if implementation == "zoo" else f"{framework}-{implementation}"
+
+    def worker(self, framework: str, implementation: str = "zoo") -> Worker:
+        key = self.worker_key(framework, implementation)
+        worker = self.workers.get(key)
         if worker is not None and worker.alive():
             return worker
-        worker = Worker(framework, self.device, self.out / "logs" / f"worker-{framework}.log", self.timeout,
-                        self.threads)
-        self.cells_in_worker[framework] = 0
-        self.workers[framework] = worker
+        worker = Worker(framework, self.device, self.out / "logs" / f"worker-{key}.log", self.timeout, self.threads)
+        self.cells_in_worker[key] = 0
+        self.workers[key] = worker
         if framework not in self.machine:
             info = dict(worker.info)
             info.pop("ok", None)
@@ -262,7 +271,11 @@ class Bench:
         return self.record(cell, status=status, error=error)
 
     def run_group(self, group: list[dict], progress: Progress) -> None:
-        """One (model, batch size, mode, implementation) across frameworks, timed rounds interleaved."""
+        """One (model, batch size, mode) across frameworks and implementations, timed rounds interleaved.
+
+        Every cell of the group is set up (built, first call, warm-up) before any is timed; then each
+        round times every cell once, in the plan's order on even rounds and the reverse order on odd
+        rounds, so that no cell is systematically the first after a pause or the one after another."""
         active: list[tuple[dict, Worker, dict]] = []
         for cell in group:
             label = f"{cell['model']} {cell['framework']} {cell['mode']} b{cell['batch_size']}"
@@ -273,7 +286,7 @@ class Bench:
                 info = self.machine.get(cell["framework"], {})
                 if info.get("unavailable") and info.get("device") is None:
                     raise WorkerDied(info["unavailable"])
-                worker = self.worker(cell["framework"])
+                worker = self.worker(cell["framework"], cell["implementation"])
                 if worker.info.get("unavailable"):
                     raise WorkerDied(worker.info["unavailable"])
                 if cell["implementation"] == "zoo" and not can_build(cell["framework"], cell["model"]):
@@ -293,11 +306,12 @@ class Bench:
                     self.fail(cell, reply.get("error", "unknown error"))
                     progress.step(f"{label}: FAILED ({reply.get('error')})")
                 continue
-            self.cells_in_worker[cell["framework"]] += 1
-            reused = self.cells_in_worker[cell["framework"]] > 1
+            key = self.worker_key(cell["framework"], cell["implementation"])
+            self.cells_in_worker[key] += 1
+            reused = self.cells_in_worker[key] > 1
             active.append((cell, worker, {"setup": reply, "rounds": [], "reused_worker": reused}))
-        for _ in range(self.repeat):
-            for entry in list(active):
+        for round_index in range(self.repeat):
+            for entry in round_order(active, round_index):
                 cell, worker, state = entry
                 try:
                     reply = worker.ask("round", min_round_s=cell["min_round_s"])
@@ -306,7 +320,9 @@ class Bench:
                 if not reply.get("ok"):
                     active.remove(entry)
                     self.fail(cell, reply.get("error", "unknown error"))
-                    progress.step(f"{cell['model']} {cell['framework']}: FAILED ({reply.get('error')})")
+                    progress.step(f"{cell['model']} {cell['framework']}"
+                                  f"{' (reference)' if cell['implementation'] == 'reference' else ''}: "
+                                  f"FAILED ({reply.get('error')})")
                     continue
                 state["rounds"].append(reply["seconds"] / reply["iterations"])
                 state["iterations"] = state.get("iterations", 0) + reply["iterations"]
@@ -316,24 +332,45 @@ class Bench:
             except WorkerDied as error:
                 reply = {"ok": False, "error": str(error)}
             record = self.record(cell, **summarise(cell, state, reply, self.machine.get(cell["framework"], {})))
-            progress.step(f"{cell['model']} {cell['framework']} {cell['mode']} b{cell['batch_size']}: "
+            progress.step(f"{cell['model']} {cell['framework']} {cell['mode']} b{cell['batch_size']}"
+                          f"{' (reference)' if cell['implementation'] == 'reference' else ''}: "
                           f"{fmt_num(record['images_per_sec'])} images/s")
 
     def run(self, cells: list[dict]) -> list[dict]:
-        groups: list[list[dict]] = []
-        for cell in cells:
-            key = (cell["model"], cell["batch_size"], cell["mode"], cell["implementation"])
-            if groups and (groups[-1][0]["model"], groups[-1][0]["batch_size"], groups[-1][0]["mode"],
-                           groups[-1][0]["implementation"]) == key:
-                groups[-1].append(cell)
-            else:
-                groups.append([cell])
+        groups = group_cells(cells)
         with Progress(len(cells), "bench", enabled=self.show_progress) as progress:
             for group in groups:
                 self.run_group(group, progress)
                 if self.fresh_workers:
                     self.close()
         return self.records
+
+
+def group_cells(cells: list[dict]) -> list[list[dict]]:
+    """Adjacent cells of the same (model, batch size, mode), zoo and reference alike, as one group."""
+    groups: list[list[dict]] = []
+    for cell in cells:
+        key = (cell["model"], cell["batch_size"], cell["mode"])
+        if groups and (groups[-1][0]["model"], groups[-1][0]["batch_size"], groups[-1][0]["mode"]) == key:
+            groups[-1].append(cell)
+        else:
+            groups.append([cell])
+    return groups
+
+
+def round_order(entries: list, round_index: int) -> list:
+    """The order in which one round times a group's cells: as planned, reversed every other round."""
+    return list(entries) if round_index % 2 == 0 else list(reversed(entries))
+
+
+TIMING_METHOD = (
+    "rounds of N iterations, device synchronised before each clock read, each round preceded by about a tenth "
+    "as many untimed iterations; latency = round time / N, median over rounds. The cells of one (model, batch "
+    "size, mode) - every framework, zoo and reference implementation each in its own worker process - are all "
+    "set up before any is timed, and their rounds interleaved, order reversed every other round. Warm-up "
+    "(untimed, after the first call that also runs cudnn.benchmark autotuning): on GPU at least {gpu_s:g} s "
+    "in chunks of about {chunk_s:g} s until two consecutive chunks agree within {settle:.0%} (at most "
+    "{max_s:g} s), on CPU the requested warm-up time")
 
 
 def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
@@ -351,8 +388,9 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
         "build_s": setup["build_s"], "compile_s": setup["compile_s"], "warmup_s": setup["warmup_s"],
         "method": setup["method"], "precision": setup["precision"], "notes": setup.get("notes") or [],
         "peak_memory_mb": finish.get("peak_memory_mb"), "memory_method": finish.get("memory_method"),
-        "timing_method": "rounds of N iterations, device synchronised before each clock read; "
-                         "latency = round time / N, median over rounds",
+        "timing_method": TIMING_METHOD.format(gpu_s=GPU_WARMUP_S, chunk_s=GPU_WARMUP_CHUNK_S,
+                                              settle=GPU_WARMUP_SETTLE, max_s=GPU_WARMUP_MAX_S),
+        "warmup_settled": setup.get("warmup_settled"),
     }
     if state.get("reused_worker") and fields["memory_method"] and "host RSS" in fields["memory_method"]:
         fields["memory_method"] += ("; worker reused from earlier cells, whose freed memory the framework may "

@@ -175,6 +175,10 @@ class TorchRunner:
         else:
             self.unavailable = None
             self.device = "cuda" if (cuda and device in ("gpu", "auto")) else "cpu"
+        if self.device == "cuda":
+            # Let cuDNN time its algorithms for each new input shape and keep the fastest. The autotuning
+            # happens in a cell's first call, which the bench times apart from its rounds.
+            torch.backends.cudnn.benchmark = True
         self.note = {
             "cpu": "CPU" + (f" (no CUDA GPU visible: {self._why_no_cuda()})" if device == "auto" else ""),
             "cuda": f"GPU {torch.cuda.get_device_name(0)}" if cuda else "",
@@ -293,6 +297,8 @@ class TorchRunner:
                  "torch.compile" if cell["compile"] else "eager"]
         if amp:
             parts.append(f"autocast {str(amp_dtype).replace('torch.', '')}")
+        if self.device == "cuda" and torch.backends.cudnn.benchmark:
+            parts.append("cudnn.benchmark (autotuned in the untimed first call)")
         parts.append(f"{self.device}, {torch.get_num_threads()} threads" if self.device == "cpu" else self.device)
         return Prepared(make_step(net, images), sync, "torch: " + ", ".join(parts),
                         precision=f"amp {str(amp_dtype).replace('torch.', '')}" if amp else "fp32", notes=notes,

@@ -25,6 +25,16 @@ from .common import load_plugins
 from .runners import PEAK_N, RUNNERS, Skip, timed_rounds
 
 MAX_ITERATIONS = 100_000
+# GPU warm-up: clocks ramp up, cudnn/cublas pick and cache kernels, the caching allocator fills. Warm up
+# for at least GPU_WARMUP_S, in chunks of about GPU_WARMUP_CHUNK_S (pipelined: one sync per chunk), until
+# two consecutive chunks agree within GPU_WARMUP_SETTLE, but no longer than GPU_WARMUP_MAX_S.
+GPU_WARMUP_S = 1.0
+GPU_WARMUP_CHUNK_S = 0.1
+GPU_WARMUP_SETTLE = 0.03
+GPU_WARMUP_MAX_S = 15.0
+# Before each timed round, this share of its iterations runs untimed: another cell (in another process)
+# ran in between and left the caches, and on GPU the kernel queue, cold.
+PRE_ROUND_SHARE = 0.1
 
 
 def main(argv: list[str]) -> int:
@@ -45,7 +55,9 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # noqa: BLE001
         send({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return 1
-    send({"ok": True, **runner.info()})
+    info = runner.info()
+    gpu = info.get("device") not in (None, "cpu")
+    send({"ok": True, **info})
     prepared, iterations = None, 1
     for line in sys.stdin:
         request = json.loads(line)
@@ -62,10 +74,13 @@ def main(argv: list[str]) -> int:
             elif op == "setup":
                 prepared = None
                 gc.collect()
-                prepared, reply = setup(runner, request["cell"])
+                prepared, reply = setup(runner, request["cell"], gpu=gpu)
                 iterations = reply["iterations"]
                 send(reply)
             elif op == "round":
+                if prepared is None:
+                    raise RuntimeError("no cell set up in this worker")
+                timed_rounds(prepared, max(1, math.ceil(iterations * PRE_ROUND_SHARE)))  # untimed
                 seconds = timed_rounds(prepared, iterations)
                 send({"ok": True, "seconds": seconds, "iterations": iterations})
                 # A machine busier than at calibration would stretch rounds far past their target: rescale.
@@ -91,25 +106,50 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def setup(runner, cell: dict):
-    """Build and prepare the cell, time its first call (tracing/compilation), warm up, calibrate."""
+def warm_up_cpu(prepared, cell: dict) -> tuple[float, int, bool]:
+    """Single synchronised iterations for the requested warm-up time: (seconds per iteration, count, settled)."""
+    warm_start, warm_times = time.perf_counter(), []
+    while len(warm_times) < cell.get("warmup_iterations", 2) or (
+            time.perf_counter() - warm_start < cell.get("warmup_s", 0.2) and len(warm_times) < 50):
+        warm_times.append(timed_rounds(prepared, 1))
+    # The median warm iteration sets how many iterations make one timed round.
+    return statistics.median(warm_times), len(warm_times), True
+
+
+def warm_up_gpu(prepared, cell: dict) -> tuple[float, int, bool]:
+    """Pipelined chunks until the GPU's speed has settled: (seconds per iteration, count, settled)."""
+    least = max(cell.get("warmup_s", 0.2), GPU_WARMUP_S)
+    warm_start, per_chunk, count, n = time.perf_counter(), [], 0, 1
+    while True:
+        seconds = timed_rounds(prepared, n)
+        count += n
+        per_chunk.append(seconds / n)
+        elapsed = time.perf_counter() - warm_start
+        if len(per_chunk) >= 3 and elapsed >= least:
+            last, before = per_chunk[-1], per_chunk[-2]
+            if abs(last - before) <= GPU_WARMUP_SETTLE * min(last, before):
+                return last, count, True
+        if elapsed >= GPU_WARMUP_MAX_S:
+            return per_chunk[-1], count, False
+        n = max(1, min(MAX_ITERATIONS, math.ceil(GPU_WARMUP_CHUNK_S / max(per_chunk[-1], 1e-9))))
+
+
+def setup(runner, cell: dict, gpu: bool = False):
+    """Build and prepare the cell, time its first call (tracing/compilation, cudnn autotuning), warm up,
+    calibrate the iterations of a round: everything untimed by the rounds."""
     runner.memory_start()
     start = time.perf_counter()
     prepared = runner.prepare(cell)
     build_s = time.perf_counter() - start
     first_call_s = timed_rounds(prepared, 1)
-    warm_start, warm_times = time.perf_counter(), []
-    while len(warm_times) < cell.get("warmup_iterations", 2) or (
-            time.perf_counter() - warm_start < cell.get("warmup_s", 0.2) and len(warm_times) < 50):
-        warm_times.append(timed_rounds(prepared, 1))
+    warm_start = time.perf_counter()
+    per_iteration, warm_count, settled = (warm_up_gpu if gpu else warm_up_cpu)(prepared, cell)
     warmup_s = time.perf_counter() - warm_start
-    # The median warm iteration sets how many iterations make one timed round.
-    per_iteration = statistics.median(warm_times)
     iterations = max(1, min(MAX_ITERATIONS, math.ceil(cell.get("min_round_s", 0.5) / max(per_iteration, 1e-9))))
     return prepared, {
         "ok": True, "method": prepared.method, "precision": prepared.precision, "notes": prepared.notes,
         "build_s": build_s, "compile_s": first_call_s,
-        "warmup_s": warmup_s, "warmup_iterations": len(warm_times),
+        "warmup_s": warmup_s, "warmup_iterations": warm_count, "warmup_settled": settled,
         "iterations": iterations,
     }
 

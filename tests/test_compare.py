@@ -218,6 +218,49 @@ def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.core
+def test_bench_interleaves_zoo_and_reference_rounds():
+    # The zoo and the reference cells of one (model, batch size, mode) form one group, timed in alternating
+    # order, so that neither is always the one measured first (on a GPU still ramping its clocks).
+    cells = bench.plan_cells(["resnet18", "lenet5"], ["torch", "mxnet"], [1, 2], ["infer"], reference=True)
+    groups = bench.group_cells(cells)
+    assert [(g[0]["model"], g[0]["batch_size"]) for g in groups] == [
+        ("resnet18", 1), ("resnet18", 2), ("lenet5", 1), ("lenet5", 2)]
+    assert [(c["framework"], c["implementation"]) for c in groups[0]] == [
+        ("torch", "zoo"), ("mxnet", "zoo"), ("torch", "reference"), ("mxnet", "reference")]
+    assert [c["implementation"] for c in groups[2]] == ["zoo", "zoo"]  # no reference of LeNet
+    orders = [bench.round_order(groups[0], r) for r in range(4)]
+    assert orders[0] == groups[0] and orders[1] == groups[0][::-1] and orders[2] == groups[0]
+    assert bench.Bench.worker_key("torch", "reference") != bench.Bench.worker_key("torch", "zoo") == "torch"
+
+
+@pytest.mark.core
+def test_gpu_warm_up_waits_until_timings_settle(monkeypatch):
+    from compare import runners, worker
+
+    clock = {"t": 0.0, "steps": 0}
+    monkeypatch.setattr(worker.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(runners.time, "perf_counter", lambda: clock["t"])
+
+    def step():  # a device ramping up its clocks: 10 ms per step for the first 0.6 s, then 5 ms
+        clock["steps"] += 1
+        clock["t"] += 0.010 if clock["t"] < 0.6 else 0.005
+
+    prepared = runners.Prepared(step, lambda out: None, "fake")
+    per_iteration, count, settled = worker.warm_up_gpu(prepared, {"warmup_s": 0.0})
+    assert settled and per_iteration == pytest.approx(0.005) and count > 60
+    assert worker.GPU_WARMUP_S <= clock["t"] < worker.GPU_WARMUP_MAX_S
+
+    def sync(out):  # timed_rounds syncs twice per chunk
+        clock["syncs"] += 1
+
+    def noisy():  # one chunk 20 % slower than the next, forever: the warm-up gives up at its limit
+        clock["t"] += 0.005 if (clock["syncs"] // 2) % 2 else 0.006
+    clock.update(t=0.0, syncs=0)
+    _, _, settled = worker.warm_up_gpu(runners.Prepared(noisy, sync, "fake"), {})
+    assert not settled and worker.GPU_WARMUP_MAX_S <= clock["t"] < worker.GPU_WARMUP_MAX_S + 1
+
+
 @pytest.mark.tf
 def test_bench_tf_cells(tmp_path):
     records, _ = bench.run_bench(models=["lenet5"], frameworks=["tf"], batch_sizes=[2], modes=["infer", "train"],
