@@ -96,6 +96,12 @@ def pytest_collection_modifyitems(config, items):
 
     order = {id(item): index for index, item in enumerate(items)}
     items.sort(key=lambda item: (key(item), order[id(item)]))
+    for item in items:
+        # A test parametrised by a framework's name belongs to that framework's suite (`-m tf`).
+        callspec = getattr(item, "callspec", None)
+        for value in (callspec.params.values() if callspec else ()):
+            if isinstance(value, str) and value in FRAMEWORKS:
+                item.add_marker(getattr(pytest.mark, value))
     # Under pytest-xdist (--dist loadgroup) one worker takes all tests of a model.
     for item in items:
         model = key(item)[0]
