@@ -76,6 +76,7 @@ def test_missing_framework_says_how_to_install_it(monkeypatch):
     ({"num_classes": 2.5}, "num_classes must be a positive integer"),
     ({"in_channels": -1}, "in_channels must be a positive integer, got -1"),
     ({"in_channels": True}, "in_channels must be a positive integer"),
+    ({"dtype": "float16"}, "dtype must be one of 'float32', 'float64'; got 'float16'"),
 ])
 def test_impossible_arguments_are_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -169,3 +169,19 @@ def test_tf_training_step_updates_batchnorm_statistics_as_pytorch_does(model_cac
     for key in ("bn1.running_var", "layer4.1.bn2.running_var", "layer4.1.bn2.running_mean"):
         assert not np.allclose(updated["torch"][key], weights[key])  # a real update happened
         np.testing.assert_allclose(updated["tf"][key], updated["torch"][key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(REPRESENTATIVES))
+@pytest.mark.parametrize("framework", framework_params(("tf", "mxnet")))
+def test_float64_models_match_pytorch_to_double_precision(model_cache, framework, name):
+    # In float64 the frameworks' only differences are rounding at ~1e-16: agreement to 1e-10 leaves
+    # no room for an approximated operation (a padding, an epsilon, an activation's constant).
+    torch_backend = zoo.backend("torch")
+    reference = torch_backend.randomize(model_cache.get("torch", name, "float64", num_classes=NUM_CLASSES, dtype="float64"), seed=10)
+    model = model_cache.get(framework, name, "float64", num_classes=NUM_CLASSES, dtype="float64")
+    zoo.backend(framework).load_weights(model, torch_backend.export_weights(reference))
+    images = random_images(name, seed=11).astype(np.float64)
+    expected = torch_backend.predict(reference, images)
+    got = zoo.backend(framework).predict(model, images)
+    assert got.dtype == np.float64
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-10

@@ -165,12 +165,17 @@ def available_frameworks() -> list[str]:
     return found
 
 
+DTYPES = ("float32", "float64")
+
+
 def create_model(name: str, framework: str = "torch", *, num_classes: int | None = None,
-                 in_channels: int | None = None, **overrides: Any):
+                 in_channels: int | None = None, dtype: str = "float32", **overrides: Any):
     """Build registered model `name` in `framework` ("torch", "tf" or "mxnet").
 
     `overrides` are the family's knobs (see `get_spec(name).config`), e.g. `width_mult=0.5`.
-    The model comes back ready to call: inputs NCHW for torch and mxnet, NHWC for tf.
+    `dtype="float64"` builds the model in double precision, where the frameworks agree to ~1e-13
+    (useful to tell a real difference from float32 rounding). The model comes back ready to call:
+    inputs NCHW for torch and mxnet, NHWC for tf.
     """
     spec = get_spec(name)
     framework_backend = backend(framework)
@@ -178,8 +183,9 @@ def create_model(name: str, framework: str = "torch", *, num_classes: int | None
     in_channels = spec.in_channels if in_channels is None else in_channels
     check_positive("num_classes", num_classes, integer=True)
     check_positive("in_channels", in_channels, integer=True)
+    check_choice("dtype", dtype, DTYPES)
     config = spec.configure(**overrides)
     return framework_backend.build_model(
         spec, config, num_classes=num_classes, in_channels=in_channels,
-        signature=spec.signature(config, in_channels),
+        signature=spec.signature(config, in_channels), dtype=dtype,
     )

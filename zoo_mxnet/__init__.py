@@ -29,10 +29,12 @@ warnings.filterwarnings("ignore", message=r'".*" is being hybridized while still
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
-                signature: InputSignature) -> gluon.HybridBlock:
+                signature: InputSignature, dtype: str = "float32") -> gluon.HybridBlock:
     family = importlib.import_module(f"{__name__}.{spec.family}")
     model = family.build(config, num_classes=num_classes, in_channels=in_channels)
     model.initialize(mx.init.Xavier())
+    if dtype != "float32":
+        model.cast(dtype)
     deferred = [name for name, p in model.collect_params().items() if p._deferred_init]
     if deferred:
         raise RuntimeError(f"{spec.name}: parameters left with unknown shapes: {', '.join(deferred)}")
@@ -41,6 +43,12 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
     # Checked by a hook, once at the edge, so that `hybrid_forward` stays free of input asserts.
     model.register_forward_pre_hook(_check_input)
     return model
+
+
+def _inputs(model: gluon.Block, images: np.ndarray) -> mx.nd.NDArray:
+    """A numpy batch as an NDArray of the model's dtype."""
+    dtype = next(iter(model.collect_params().values())).dtype
+    return mx.nd.array(np.asarray(images), dtype=dtype)
 
 
 def _check_input(block: gluon.Block, inputs: tuple) -> None:
@@ -75,12 +83,12 @@ def load_weights(model: gluon.Block, mapping: Mapping[str, np.ndarray]) -> None:
     params = canonical_parameters(model)
     check_mapping({name: tuple(p.shape) for name, p in params.items()}, mapping, getattr(model, "zoo_name", "model"))
     for name, param in params.items():
-        param.set_data(mx.nd.array(np.asarray(mapping[name], dtype=np.float32)))
+        param.set_data(mx.nd.array(np.asarray(mapping[name]), dtype=param.dtype))
 
 
 def predict(model: gluon.Block, images: np.ndarray) -> np.ndarray:
     """Logits for an NCHW float batch, in inference mode."""
-    return model(mx.nd.array(np.asarray(images, np.float32))).asnumpy()
+    return model(_inputs(model, images)).asnumpy()
 
 
 def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -92,8 +100,8 @@ def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -
 def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
     params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
-    x = mx.nd.array(np.asarray(images, np.float32))
-    y = mx.nd.array(np.asarray(labels, np.float32))
+    x = _inputs(model, images)
+    y = mx.nd.array(np.asarray(labels), dtype=x.dtype)
     with mx.autograd.record(train_mode=True):
         loss = gluon.loss.SoftmaxCrossEntropyLoss()(model(x), y).mean()
     loss.backward()

@@ -48,6 +48,17 @@ class LocalResponseNorm(nn.HybridBlock):
     def __init__(self, size: int, alpha: float, beta: float, k: float, **kwargs):
         super().__init__(**kwargs)
         self._size, self._alpha, self._beta, self._k = size, alpha, beta, k
+        self._dtype = "float32"
+
+    def cast(self, dtype):
+        self._dtype = dtype
+        super().cast(dtype)
 
     def hybrid_forward(self, F, x):
-        return F.LRN(x, alpha=self._alpha * self._size, beta=self._beta, knorm=self._k, nsize=self._size)
+        if self._dtype == "float32":
+            return F.LRN(x, alpha=self._alpha * self._size, beta=self._beta, knorm=self._k, nsize=self._size)
+        # MXNet's LRN kernel is float32 only: sum the squares over the channel window with a pooling.
+        squares = F.expand_dims(F.square(x), axis=1)
+        window = F.Pooling(squares, kernel=(self._size, 1, 1), stride=(1, 1, 1), pad=(self._size // 2, 0, 0),
+                           pool_type="sum")
+        return x / (self._k + self._alpha * F.squeeze(window, axis=1)) ** self._beta

@@ -37,14 +37,25 @@ class ZooModel(keras.Model):
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
-                signature: InputSignature) -> keras.Model:
+                signature: InputSignature, dtype: str = "float32") -> keras.Model:
     family = importlib.import_module(f"{__name__}.{spec.family}")
     size = signature.fixed_size
-    inputs = keras.Input(shape=(size, size, in_channels), name="images")
-    outputs = family.build(inputs, config, num_classes=num_classes)
-    model = ZooModel(inputs, outputs, name=spec.name)
+    # Keras takes layers' dtype from the global policy when they are made; set it for this build only.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        inputs = keras.Input(shape=(size, size, in_channels), dtype=dtype, name="images")
+        outputs = family.build(inputs, config, num_classes=num_classes)
+        model = ZooModel(inputs, outputs, name=spec.name)
+    finally:
+        keras.config.set_dtype_policy(previous)
     model.zoo_signature = signature
     return model
+
+
+def _inputs(model: keras.Model, images: np.ndarray) -> tf.Tensor:
+    """An NCHW numpy batch as an NHWC tensor of the model's input dtype."""
+    return tf.constant(np.transpose(np.asarray(images), (0, 2, 3, 1)), dtype=model.inputs[0].dtype)
 
 
 def count_parameters(model: keras.Model) -> tuple[int, int]:
@@ -65,13 +76,12 @@ def load_weights(model: keras.Model, mapping: Mapping[str, np.ndarray]) -> None:
     expected = {name: to_torch(np.zeros(v.shape, np.float32)).shape for name, (v, to_torch, _) in variables.items()}
     check_mapping(expected, mapping, model.name)
     for name, (variable, _, from_torch) in variables.items():
-        variable.assign(from_torch(np.asarray(mapping[name], dtype=np.float32)))
+        variable.assign(from_torch(np.asarray(mapping[name], dtype=variable.dtype)))
 
 
 def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Logits for an NCHW float batch (transposed to NHWC here), in inference mode."""
-    nhwc = np.ascontiguousarray(np.transpose(np.asarray(images, np.float32), (0, 2, 3, 1)))
-    return np.asarray(model(tf.constant(nhwc), training=False))
+    return np.asarray(model(_inputs(model, images), training=False))
 
 
 def infer_output_shape(model: keras.Model, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -83,7 +93,7 @@ def infer_output_shape(model: keras.Model, input_shape: tuple[int, ...]) -> tupl
 def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout."""
-    nhwc = tf.constant(np.transpose(np.asarray(images, np.float32), (0, 2, 3, 1)))
+    nhwc = _inputs(model, images)
     trainable = {name: entry for name, entry in canonical_variables(model).items() if entry[0].trainable}
     with tf.GradientTape() as tape:
         logits = model(nhwc, training=True)

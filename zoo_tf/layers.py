@@ -253,8 +253,15 @@ class LocalResponseNorm(layers.Layer):
     def call(self, x):
         import tensorflow as tf
 
-        return tf.nn.local_response_normalization(x, depth_radius=self.size // 2, bias=self.k,
-                                                  alpha=self.alpha, beta=self.beta)
+        if x.dtype != tf.float64:
+            return tf.nn.local_response_normalization(x, depth_radius=self.size // 2, bias=self.k,
+                                                      alpha=self.alpha, beta=self.beta)
+        # TensorFlow's LRN kernel has no float64 version: window sums of squares from a cumulative sum.
+        radius, channels = self.size // 2, x.shape[-1]
+        squares = ops.pad(ops.square(x), ((0, 0), (0, 0), (0, 0), (radius + 1, radius)))
+        running = ops.cumsum(squares, axis=-1)
+        window = running[..., self.size:self.size + channels] - running[..., :channels]
+        return x / ops.power(self.k + self.alpha * window, self.beta)
 
     def compute_output_shape(self, shape):
         return shape

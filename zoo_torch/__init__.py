@@ -17,14 +17,20 @@ LAYOUT = "NCHW"
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
-                signature: InputSignature) -> nn.Module:
+                signature: InputSignature, dtype: str = "float32") -> nn.Module:
     family = importlib.import_module(f"{__name__}.{spec.family}")
-    model = family.build(config, num_classes=num_classes, in_channels=in_channels)
+    model = family.build(config, num_classes=num_classes, in_channels=in_channels).to(getattr(torch, dtype))
     model.zoo_name = spec.name
     model.zoo_signature = signature
     # Checked by a hook, once at the edge, so that `forward` stays free of input asserts.
     model.register_forward_pre_hook(_check_input)
     return model
+
+
+def _inputs(model: nn.Module, images: np.ndarray) -> torch.Tensor:
+    """A numpy batch as a tensor of the model's floating dtype."""
+    dtype = next(model.parameters()).dtype
+    return torch.from_numpy(np.ascontiguousarray(images)).to(dtype)
 
 
 def _check_input(model: nn.Module, args: tuple) -> None:
@@ -60,7 +66,7 @@ def load_weights(model: nn.Module, mapping: Mapping[str, np.ndarray]) -> None:
     check_mapping({k: tuple(v.shape) for k, v in state.items()}, mapping, getattr(model, "zoo_name", "model"))
     with torch.no_grad():
         for name, tensor in state.items():
-            tensor.copy_(torch.from_numpy(np.asarray(mapping[name], dtype=np.float32)))
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(mapping[name])))
 
 
 def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
@@ -69,7 +75,7 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     model.eval()
     try:
         with torch.inference_mode():
-            return model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).numpy()
+            return model(_inputs(model, images)).numpy()
     finally:
         model.train(was_training)
 
@@ -121,7 +127,7 @@ def loss_gradients(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> 
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
     model.train()
     model.zero_grad(set_to_none=True)
-    logits = model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+    logits = model(_inputs(model, images))
     loss = nn.functional.cross_entropy(logits, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
     loss.backward()
     grads = {
