@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import re
 import sys
 from dataclasses import dataclass, field
@@ -172,7 +173,12 @@ def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, refe
         backend = zoo.backend(framework)
         built = zoo.create_model(model, framework, num_classes=NUM_CLASSES, dtype=dtype, **overrides)
         backend.load_weights(built, tamper(framework, dict(weights)) if tamper else weights)
-        return backend.loss_gradients(built, images, labels)
+        try:
+            return backend.loss_gradients(built, images, labels)
+        finally:
+            # Models of a whole `--all` run would not fit in memory together (VGG in float64: >2 GB each).
+            del built
+            gc.collect()
 
     ref_loss, ref_grads = gradients(reference)
     checks = []
