@@ -5,6 +5,7 @@ serves every test of one model and is dropped before the next one is built.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 
 import numpy as np
@@ -16,6 +17,7 @@ FRAMEWORKS = ("torch", "tf", "mxnet")
 MODELS = zoo.list_models()
 # Height and width of the cheap forward/backward checks, where the architecture allows it.
 SMALL_SIZE = 32
+HEAVY_PARAMS = 100_000_000
 
 
 def _family_representatives() -> set[str]:
@@ -49,27 +51,42 @@ def random_images(name: str, batch: int = 2, seed: int = 0, size: int | None = N
     return rng.standard_normal((batch, spec.in_channels, size, size)).astype(np.float32)
 
 
+def _release_memory() -> None:
+    gc.collect()
+    try:  # hand freed model memory back to the system, so that two workers' peaks do not add up
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
 class ModelCache:
-    """Keeps the built models of the model under test, in every framework; moving on to another model
-    drops them. Also keeps one set of random canonical weights per model, made by PyTorch."""
+    """Keeps the built models of the model and framework under test; moving on to another framework
+    or model drops them (PyTorch references are rebuilt when needed). Also keeps one set of random
+    canonical weights per model, made by PyTorch."""
 
     def __init__(self) -> None:
-        self.owner: str | None = None
+        self.owner: tuple[str, str] | None = None
         self.models: dict[tuple, object] = {}
         self.weights: dict[tuple, dict] = {}
 
-    def _own(self, name: str) -> None:
-        if self.owner != name:
-            self.models.clear()
+    def _own(self, name: str, framework: str) -> None:
+        if self.owner == (name, framework):
+            return
+        if self.owner is None or self.owner[0] != name:
             self.weights.clear()
-            gc.collect()
-            self.owner = name
+        self.models.clear()
+        _release_memory()
+        self.owner = (name, framework)
 
     def get(self, framework: str, name: str, variant: str = "canonical", **kwargs):
-        self._own(name)
         key = (framework, variant, tuple(sorted(kwargs.items())))
-        if key not in self.models:
-            self.models[key] = zoo.create_model(name, framework, **kwargs)
+        if key in self.models:
+            return self.models[key]
+        if framework == "torch" and self.owner == (name, self.owner[1]) and self.owner[1] != "torch":
+            # A PyTorch reference for another framework's test: built for the test, not kept.
+            return zoo.create_model(name, framework, **kwargs)
+        self._own(name, framework)
+        self.models[key] = zoo.create_model(name, framework, **kwargs)
         return self.models[key]
 
     def random_weights(self, name: str, variant: str = "small", **kwargs) -> dict:
@@ -102,8 +119,10 @@ def pytest_collection_modifyitems(config, items):
         for value in (callspec.params.values() if callspec else ()):
             if isinstance(value, str) and value in FRAMEWORKS:
                 item.add_marker(getattr(pytest.mark, value))
-    # Under pytest-xdist (--dist loadgroup) one worker takes all tests of a model.
+    # Under pytest-xdist (--dist loadgroup) one worker takes all tests of a model, and one worker all
+    # the 100M-parameter models (VGG): two of those side by side would need over 15 GB.
     for item in items:
         model = key(item)[0]
         if model:
-            item.add_marker(pytest.mark.xdist_group(model))
+            heavy = zoo.get_spec(model).params > HEAVY_PARAMS if model in MODELS else False
+            item.add_marker(pytest.mark.xdist_group("heavy" if heavy else model))
