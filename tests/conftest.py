@@ -79,10 +79,10 @@ class ModelCache:
         self.owner = (name, framework)
 
     def get(self, framework: str, name: str, variant: str = "canonical", **kwargs):
-        key = (framework, variant, tuple(sorted(kwargs.items())))
+        key = (name, framework, variant, tuple(sorted(kwargs.items())))
         if key in self.models:
             return self.models[key]
-        if framework == "torch" and self.owner == (name, self.owner[1]) and self.owner[1] != "torch":
+        if framework == "torch" and self.owner is not None and self.owner[0] == name and self.owner[1] != "torch":
             # A PyTorch reference for another framework's test: built for the test, not kept.
             return zoo.create_model(name, framework, **kwargs)
         self._own(name, framework)
@@ -91,7 +91,7 @@ class ModelCache:
 
     def random_weights(self, name: str, variant: str = "small", **kwargs) -> dict:
         """Canonical weights of the PyTorch build `variant`, every parameter and buffer randomised."""
-        key = (variant, tuple(sorted(kwargs.items())))
+        key = (name, variant, tuple(sorted(kwargs.items())))
         model = self.get("torch", name, variant, **kwargs)
         if key not in self.weights:
             torch_backend = zoo.backend("torch")

@@ -166,8 +166,10 @@ def test_builders_take_batchnorm_settings_from_the_config(framework):
 
         found = {(m.eps, m.momentum) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
     elif framework == "tf":
+        import keras
+
         found = {(layer.epsilon, round(1 - layer.momentum, 6)) for layer in model.layers
-                 if "BatchNormalization" in type(layer).__name__}
+                 if isinstance(layer, keras.layers.BatchNormalization)}
     else:
         def blocks(block):
             yield block
