@@ -5,7 +5,7 @@ import dataclasses
 import difflib
 import fnmatch
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import FrameworkUnavailableError, UnknownModelError
@@ -72,7 +72,6 @@ class ModelSpec:
     paper: str
     num_classes: int = 1000
     notes: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def in_channels(self) -> int:

@@ -146,7 +146,6 @@ for _name, (_growth, _blocks, _init, _params) in TORCHVISION.items():
         params_total=_params + bn_state(_config),
         source=f"torchvision.models.{_name} (torchvision docs: num_params {_params:,})",
         paper=PAPER,
-        tags=("torchvision",),
     ))
 
 

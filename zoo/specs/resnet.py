@@ -166,5 +166,4 @@ for _depth, _params in TORCHVISION_PARAMS.items():
         params_total=_params + bn_state(_config),
         source=SOURCE.format(name=f"resnet{_depth}", params=_params),
         paper=PAPER,
-        tags=("torchvision",),
     ))
