@@ -26,7 +26,7 @@ from . import flops
 from .common import (UsageError, can_build, fmt_num, input_size_for, positive_int, positive_ints,
                      resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
 from .progress import Progress
-from .runners import PEAK_N, reference_name
+from .runners import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S, reference_name
 from .worker import GPU_WARMUP_CHUNK_S, GPU_WARMUP_MAX_S, GPU_WARMUP_S, GPU_WARMUP_SETTLE
 
 MODES = ("infer", "train")
@@ -46,7 +46,8 @@ def add_parser(commands) -> None:
         "bench", help="benchmark models across frameworks, batch sizes and modes",
         description="For every (model, framework, batch size, mode) cell: images/s, latency median and spread, "
                     "compile/warm-up time, peak memory, achieved GFLOP/s and its share of the machine's "
-                    "measured peak (a 2048x2048 float32 matrix product per framework). Results go to "
+                    "measured peak (the best of the frameworks' float32 matrix-product probes on that device). "
+                    "Results go to "
                     "DIR/results.json and DIR/results.csv after every cell, then DIR/report.md and PNG plots.")
     parser.add_argument("--models", default="*",
                         help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
@@ -192,7 +193,7 @@ class Worker:
 
 class Bench:
     def __init__(self, out: Path, device: str, *, repeat: int, timeout: float = 1800, show_progress: bool = True,
-                 records: list[dict] | None = None, peak_n: int = PEAK_N, threads: int | None = None,
+                 records: list[dict] | None = None, peak_n: int | None = None, threads: int | None = None,
                  fresh_workers: bool = False) -> None:
         self.peak_n, self.threads, self.fresh_workers = peak_n, threads, fresh_workers
         self.cells_in_worker: dict[str, int] = {}
@@ -226,10 +227,21 @@ class Bench:
             if peak.get("amp_gflops_per_sec"):
                 info[f"peak_{peak['amp_dtype']}_gflops_per_sec"] = peak["amp_gflops_per_sec"]
                 info["amp_peak_gflops_per_sec"] = peak["amp_gflops_per_sec"]
-            info["peak_method"] = f"median of 5 float32 {peak.get('n')}x{peak.get('n')} matrix products, 2n^3/t"
+            info["peak_method"] = (f"fastest of {PEAK_MIN_REPEAT}-{PEAK_MAX_REPEAT} float32 {peak.get('n')}x{peak.get('n')} "
+                                   f"matrix products (at least {PEAK_MIN_S:g} s in all), 2n^3/t")
             self.machine[framework] = info
             write_json(self.out / "machine.json", self.machine)
         return worker
+
+    def machine_peak(self, device: str | None) -> float | None:
+        """The machine's measured float32 peak on `device`: the best of the frameworks' probes there.
+
+        Each framework's probe runs its own BLAS, and one may reach far less of the hardware than the
+        framework's convolutions do; the best probe is the truest lower bound on what the machine can do,
+        and one yardstick makes the shares of different frameworks comparable."""
+        probes = [m["peak_gflops_per_sec"] for m in self.machine.values()
+                  if m.get("device") == device and m.get("peak_gflops_per_sec")]
+        return max(probes, default=None)
 
     def close(self) -> None:
         for worker in self.workers.values():
@@ -259,7 +271,9 @@ class Bench:
             "device": info.get("device"), "device_note": info.get("device_note"),
             "framework_version": info.get("framework_version"), "threads": info.get("threads"),
             "status": "ok", "error": None, "images_per_sec": None, "latency_ms": None, "peak_memory_mb": None,
-            "gflops": None, "gflops_per_sec": None, "machine_peak_gflops_per_sec": info.get("peak_gflops_per_sec"),
+            "gflops": None, "gflops_per_sec": None,
+            "framework_peak_gflops_per_sec": info.get("peak_gflops_per_sec"),
+            "machine_peak_gflops_per_sec": self.machine_peak(info.get("device")),
             "peak_share": None, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
         record.update(fields)
@@ -331,7 +345,8 @@ class Bench:
                 reply = worker.ask("finish")
             except WorkerDied as error:
                 reply = {"ok": False, "error": str(error)}
-            record = self.record(cell, **summarise(cell, state, reply, self.machine.get(cell["framework"], {})))
+            info = self.machine.get(cell["framework"], {})
+            record = self.record(cell, **summarise(cell, state, reply, info, self.machine_peak(info.get("device"))))
             progress.step(f"{cell['model']} {cell['framework']} {cell['mode']} b{cell['batch_size']}"
                           f"{' (reference)' if cell['implementation'] == 'reference' else ''}: "
                           f"{fmt_num(record['images_per_sec'])} images/s")
@@ -373,8 +388,10 @@ TIMING_METHOD = (
     "{max_s:g} s), on CPU the requested warm-up time")
 
 
-def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
-    """A finished cell's record fields from its setup reply, round timings and memory reply."""
+def summarise(cell: dict, state: dict, finish: dict, machine: dict, machine_peak: float | None) -> dict:
+    """A finished cell's record fields from its setup reply, round timings and memory reply.
+
+    `machine` is the cell's framework's entry of machine.json, `machine_peak` the device's float32 peak."""
     setup, latencies = state["setup"], sorted(state["rounds"])
     median = statistics.median(latencies)
     quartiles = statistics.quantiles(latencies, n=4, method="inclusive") if len(latencies) > 1 else [median] * 3
@@ -403,8 +420,10 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict) -> dict:
         fields["gflops"] = macs / 1e9
         fields["gflops_per_sec"] = 2 * macs * factor * images_per_sec / 1e9
         fields["flop_model"] = ("2 FLOPs per multiply-add" + (", training step = 3x forward" if factor > 1 else ""))
+        # Mixed-precision cells are measured against their own framework's 16-bit probe: the frameworks
+        # differ in which 16-bit type they use.
         amp = setup["precision"].startswith("amp") and machine.get("amp_peak_gflops_per_sec")
-        peak = machine["amp_peak_gflops_per_sec"] if amp else machine.get("peak_gflops_per_sec")
+        peak = machine["amp_peak_gflops_per_sec"] if amp else machine_peak
         fields["machine_peak_gflops_per_sec"] = peak
         if peak:
             fields["peak_share"] = fields["gflops_per_sec"] / peak
@@ -429,7 +448,7 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
               device: str, repeat: int, out: Path, resume: bool = False, retry_errors: bool = False,
               input_size: int | None = None, compile: bool = False, amp: str = "auto", channels_last: str = "auto",
               reference: bool = False, min_round_s: float = 0.5, timeout: float = 1800, plots: bool = True,
-              show_progress: bool = True, peak_n: int = PEAK_N, warmup_s: float = 0.2,
+              show_progress: bool = True, peak_n: int | None = None, warmup_s: float = 0.2,
               threads: int | None = None, fresh_workers: bool = False) -> tuple[list[dict], dict]:
     """Run the cells not yet done, write results, report and plots; return (records, machine)."""
     from . import report

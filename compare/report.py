@@ -86,13 +86,21 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
 
 
 def machine_table(machine: dict, *, markdown: bool = True) -> str:
-    rows = [("framework", "version", "device", "threads", "peak GFLOP/s (fp32 matmul)", "16-bit peak", "note")]
+    """One row per framework with its matrix-product probe; the best probe per device is the machine's peak
+    that the shares are computed against, marked *."""
+    best = {}
+    for m in machine.values():
+        if m.get("peak_gflops_per_sec"):
+            best[m.get("device")] = max(best.get(m.get("device"), 0.0), m["peak_gflops_per_sec"])
+    rows = [("framework", "version", "device", "threads", "fp32 matmul GFLOP/s (* = peak)", "16-bit peak", "note")]
     for fw in zoo.FRAMEWORKS:
         if fw not in machine:
             continue
         m = machine[fw]
         rows.append((fw, m.get("framework_version", "-"), m.get("device") or "-", m.get("threads", "-"),
-                     fmt_num(m.get("peak_gflops_per_sec")), fmt_num(m.get("amp_peak_gflops_per_sec")),
+                     fmt_num(m.get("peak_gflops_per_sec"))
+                     + (" *" if m.get("peak_gflops_per_sec") and m["peak_gflops_per_sec"] == best.get(m.get("device")) else ""),
+                     fmt_num(m.get("amp_peak_gflops_per_sec")),
                      m.get("unavailable") or m.get("device_note") or ""))
     return format_table(rows, align="lllrrrl", markdown=markdown)
 

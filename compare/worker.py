@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
             if op == "exit":
                 break
             if op == "peak":
-                n = request.get("n", PEAK_N)
+                n = request.get("n") or PEAK_N["gpu" if gpu else "cpu"]
                 half = runner.amp_dtype()
                 # Mixed-precision cells are measured against the 16-bit peak of the same device.
                 send({"ok": True, "gflops_per_sec": runner.machine_peak(n), "n": n, "amp_dtype": half,

@@ -206,6 +206,11 @@ def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
     assert "inference_mode" in next(r["method"] for r in records if r["framework"] == "torch" and r["mode"] == "infer")
     assert "static_alloc=True" in next(r["method"] for r in records if r["framework"] == "mxnet")
     assert machine["torch"]["device"] == "cpu" and machine["mxnet"]["peak_gflops_per_sec"] > 0
+    # One yardstick: the shares of every framework are against the best probe on the device.
+    best = max(machine[fw]["peak_gflops_per_sec"] for fw in ("torch", "mxnet"))
+    assert {r["machine_peak_gflops_per_sec"] for r in records} == {best}
+    for record in records:
+        assert record["framework_peak_gflops_per_sec"] == machine[record["framework"]]["peak_gflops_per_sec"]
     assert "clear_refs" in records[0]["memory_method"] and "worker reused" in records[-1]["memory_method"]
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(records))
     with open(out / "results.csv") as handle:

@@ -25,7 +25,7 @@ _GLUON_TO_CANONICAL = {"gamma": "weight", "beta": "bias"}
 
 # The input check is a pre-hook on the top-level block, which Block.__call__ runs before the cached
 # graph, hybridized or not; Gluon's warning is about hooks on child blocks inside a hybridized graph.
-warnings.filterwarnings("ignore", message=r'".*" is being hybridized while still having forward hook')
+warnings.filterwarnings("ignore", message=r'(?s)".*" is being hybridized while still having forward hook')
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,

@@ -13,6 +13,18 @@ from mxnet.gluon import nn
 
 from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
+from .layers import global_avg_pool, relu
+
+
+def _activation(config: DenseNetConfig):
+    """oneDNN's ReLU (see `layers.relu`) where MXNet 1.9 can train with it, else the plain `relu`.
+
+    MXNet's oneDNN concat backward fails (SIGFPE, or "could not construct a sub-memory") on gradients in
+    its blocked layout when the concatenated layer outputs are not whole 16-channel blocks. The plain
+    `relu` hands those gradients over in NCHW; the outputs are the same either way.
+    """
+    return relu if config.growth_rate % 16 == 0 else (lambda F, x: F.relu(x))
+
 
 def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm:
     # Gluon's momentum weighs the old statistic, PyTorch's the new one.
@@ -42,6 +54,7 @@ class DenseLayer(nn.HybridBlock):
         growth = config.growth_rate
         self.bottleneck = config.bottleneck
         self.drop_rate = float(config.drop_rate)
+        self.relu = _activation(config)
         with self.name_scope():
             self.norm1 = _norm(config, in_features)
             if self.bottleneck:
@@ -53,9 +66,9 @@ class DenseLayer(nn.HybridBlock):
                 self.conv1 = _conv(config, in_features, growth, 3)
 
     def hybrid_forward(self, F, x):
-        out = self.conv1(F.relu(self.norm1(x)))
+        out = self.conv1(self.relu(F, self.norm1(x)))
         if self.bottleneck:
-            out = self.conv2(F.relu(self.norm2(out)))
+            out = self.conv2(self.relu(F, self.norm2(out)))
         if self.drop_rate > 0:
             out = F.Dropout(out, p=self.drop_rate)
         return out
@@ -80,24 +93,30 @@ class DenseBlock(nn.HybridBlock):
 class Transition(nn.HybridBlock):
     def __init__(self, config: DenseNetConfig, in_features: int, out_features: int, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.relu = _activation(config)
         with self.name_scope():
             self.norm = _norm(config, in_features)
             self.conv = _conv(config, in_features, out_features, 1)
             self.pool = nn.AvgPool2D(TRANSITION_POOL, strides=TRANSITION_POOL)
 
     def hybrid_forward(self, F, x):
-        return self.pool(self.conv(F.relu(self.norm(x))))
+        return self.pool(self.conv(self.relu(F, self.norm(x))))
 
 
 class ReLU(nn.HybridBlock):
+    def __init__(self, config: DenseNetConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.relu = _activation(config)
+
     def hybrid_forward(self, F, x):
-        return F.relu(x)
+        return self.relu(F, x)
 
 
 class DenseNet(nn.HybridBlock):
     def __init__(self, config: DenseNetConfig, num_classes: int, in_channels: int, **kwargs) -> None:
         super().__init__(**kwargs)
         stem = config.num_init_features
+        self.relu = _activation(config)
         with self.name_scope():
             self.features = NamedSequential()
             with self.features.name_scope():
@@ -107,7 +126,7 @@ class DenseNet(nn.HybridBlock):
                 if config.stem_pool:
                     kernel, stride, padding = config.stem_pool
                     self.features.add("norm0", _norm(config, stem))
-                    self.features.add("relu0", ReLU())
+                    self.features.add("relu0", ReLU(config))
                     self.features.add("pool0", nn.MaxPool2D(kernel, strides=stride, padding=padding))
                 stages = config.stages()
                 for index, ((block_in, block_out, trans_out), layers) in enumerate(
@@ -119,8 +138,8 @@ class DenseNet(nn.HybridBlock):
             self.classifier = nn.Dense(num_classes, in_units=config.out_channels())
 
     def hybrid_forward(self, F, x):
-        out = F.relu(self.features(x))
-        return self.classifier(F.flatten(F.contrib.AdaptiveAvgPooling2D(out, output_size=1)))
+        out = self.relu(F, self.features(x))
+        return self.classifier(F.flatten(global_avg_pool(F, out)))
 
 
 def build(config: DenseNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:

@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 
 from zoo.specs.googlenet import STEMS, GoogLeNetConfig
 
-from .layers import AdaptiveAvgPool2D, CeilMaxPool2D
+from .layers import AdaptiveAvgPool2D, CeilMaxPool2D, relu
 
 
 class BasicConv2d(nn.HybridBlock):
@@ -23,7 +23,7 @@ class BasicConv2d(nn.HybridBlock):
             self.bn = nn.BatchNorm(momentum=1.0 - config.bn_momentum, epsilon=config.bn_eps, in_channels=channels)
 
     def hybrid_forward(self, F, x):
-        return F.relu(self.bn(self.conv(x)))
+        return relu(F, self.bn(self.conv(x)))
 
 
 def _sequential(*blocks) -> nn.HybridSequential:
@@ -66,7 +66,7 @@ class InceptionAux(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         x = self.conv(self.pool(x))
-        return self.fc2(self.dropout(F.relu(self.fc1(x))))
+        return self.fc2(self.dropout(relu(F, self.fc1(x))))
 
 
 class GoogLeNet(nn.HybridBlock):

@@ -15,6 +15,8 @@ from zoo.specs.mobilenet import (
     MobileNetV3Config,
 )
 
+from .layers import relu, sigmoid
+
 
 class Activation(nn.HybridBlock):
     """PyTorch's activations, written out so that the slopes are PyTorch's.
@@ -29,13 +31,13 @@ class Activation(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         kind = self.kind
         if kind == "relu":
-            return F.relu(x)
+            return relu(F, x)
         if kind == "relu6":
             return F.clip(x, 0.0, 6.0)
         if kind == "sigmoid":
-            return F.sigmoid(x)
+            return sigmoid(F, x)
         if kind == "silu":
-            return x * F.sigmoid(x)
+            return x * sigmoid(F, x)
         gate = F.clip(x + 3.0, 0.0, 6.0) / 6.0  # relu6(x + 3) / 6
         return gate if kind == "hardsigmoid" else x * gate  # hardsigmoid / hardswish
 

@@ -10,6 +10,8 @@ from mxnet.gluon import nn
 
 from zoo.specs.resnet import ResNetConfig
 
+from .layers import global_avg_pool, relu
+
 Attention = Optional[Callable[[int], nn.HybridBlock]]
 
 
@@ -29,7 +31,7 @@ class _Block(nn.HybridBlock):
         if self.se is not None:
             out = self.se(out)
         identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + identity)
+        return relu(F, out + identity)
 
 
 class BasicBlock(_Block):
@@ -45,7 +47,7 @@ class BasicBlock(_Block):
         self.downsample = downsample
 
     def residual(self, F, x):
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return self.bn2(self.conv2(relu(F, self.bn1(self.conv1(x)))))
 
 
 class Bottleneck(_Block):
@@ -66,8 +68,8 @@ class Bottleneck(_Block):
         self.downsample = downsample
 
     def residual(self, F, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = relu(F, self.bn1(self.conv1(x)))
+        out = relu(F, self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
 
 
@@ -106,12 +108,12 @@ class ResNet(nn.HybridBlock):
         self.num_stages = len(config.layers)
 
     def hybrid_forward(self, F, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = relu(F, self.bn1(self.conv1(x)))
         if self.pooled_stem:
             x = self.maxpool(x)
         for index in range(1, self.num_stages + 1):
             x = getattr(self, f"layer{index}")(x)
-        return self.fc(F.flatten(F.contrib.AdaptiveAvgPooling2D(x, output_size=1)))
+        return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
 def build(config: ResNetConfig, num_classes: int, in_channels: int, attention: Attention = None) -> nn.HybridBlock:

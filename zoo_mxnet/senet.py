@@ -9,6 +9,7 @@ from mxnet.gluon import nn
 from zoo.specs.senet import SEResNetConfig
 
 from . import resnet
+from .layers import global_avg_pool, relu, sigmoid
 
 
 class SqueezeExcitation(nn.HybridBlock):
@@ -20,8 +21,8 @@ class SqueezeExcitation(nn.HybridBlock):
             self.fc2 = nn.Conv2D(channels, 1, in_channels=squeezed)
 
     def hybrid_forward(self, F, x):
-        scale = F.mean(x, axis=(2, 3), keepdims=True)
-        scale = F.sigmoid(self.fc2(F.relu(self.fc1(scale))))
+        scale = global_avg_pool(F, x)
+        scale = sigmoid(F, self.fc2(relu(F, self.fc1(scale))))
         return F.broadcast_mul(x, scale)
 
 

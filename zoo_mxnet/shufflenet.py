@@ -5,6 +5,8 @@ from mxnet.gluon import nn
 
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
+from .layers import global_avg_pool, relu
+
 
 def channel_shuffle(F, x, groups: int):
     """(N, C, H, W) -> (N, groups, C/groups, H, W) -> swap -> (N, C, H, W), with reshape's special
@@ -65,8 +67,8 @@ class ShuffleV1Unit(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         if self.stride == 1:
-            return F.relu(x + self.branch(x))
-        return F.concat(self.shortcut(x), F.relu(self.branch(x)), dim=1)
+            return relu(F, x + self.branch(x))
+        return F.concat(self.shortcut(x), relu(F, self.branch(x)), dim=1)
 
 
 class ShuffleNetV1(nn.HybridBlock):
@@ -87,7 +89,7 @@ class ShuffleNetV1(nn.HybridBlock):
         x = self.maxpool(self.conv1(x))
         for stage in self.stages:
             x = getattr(self, f"stage{stage}")(x)
-        return self.fc(F.mean(x, axis=(2, 3)))
+        return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
 # ShuffleNet V2 ---------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ class ShuffleNetV2(nn.HybridBlock):
         for stage in self.stages:
             x = getattr(self, f"stage{stage}")(x)
         x = self.conv5(x)
-        return self.fc(F.mean(x, axis=(2, 3)))
+        return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
 def build(config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
