@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import zoo
-from compare import bench, cli, crosscheck, flops, layers, summary, tour
+from compare import baseline, bench, cli, crosscheck, flops, layers, summary, tour
 from compare.common import PLUGINS_ENV, UsageError, format_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,6 +189,14 @@ def check_bench_record(record: dict) -> None:
     assert record["compile_s"] > 0 and record["rounds"] == 2
     assert record["device"] == "cpu" and record["error"] is None
     assert record["method"].startswith(record["framework"] + ":")
+
+
+@pytest.mark.torch
+def test_baseline_times_the_bare_loop_and_the_harness_side_by_side():
+    result = baseline.compare_with_harness("torch", "lenet5", 2, rounds=4, seconds=0.01, threads=1)
+    assert result["rounds"] == 4
+    assert result["bare_images_per_sec"] > 0 and result["harness_images_per_sec"] > 0
+    assert 0 < result["ratio_p25"] <= result["ratio_median"] <= result["ratio_p75"]
 
 
 @pytest.mark.torch
