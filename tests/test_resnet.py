@@ -94,6 +94,28 @@ def test_v15_stride_on_the_3x3():
     assert model.layer2[0].downsample[0].stride == (2, 2)
 
 
+def test_v1_stride_on_the_first_1x1():
+    """The paper's v1 (Keras' ResNet50, Gluon's resnet50_v1): the same parameters, fewer multiply-adds."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flop_count(model):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model.eval()(torch.zeros(1, 3, 224, 224))
+        return counter.get_total_flops()
+
+    v1, v15 = zoo.create_model("resnet50", "torch", stride_in_1x1=True), zoo.create_model("resnet50", "torch")
+    assert v1.layer2[0].conv1.stride == (2, 2) and v1.layer2[0].conv2.stride == (1, 1)
+    assert counts("resnet50", "torch", stride_in_1x1=True) == counts("resnet50", "torch")
+    assert 0.93 < flop_count(v1) / flop_count(v15) < 0.96
+
+
+@pytest.mark.parametrize("framework", OTHER_FRAMEWORKS)
+def test_v1_bottleneck_matches_torch(framework):
+    compare_with_torch("resnet50", framework, size=32, num_classes=10, layers=(1, 2, 1), widths=(8, 16, 32),
+                       stem_width=8, stride_in_1x1=True)
+
+
 def test_torchvision_initialisation():
     model = zoo.create_model("resnet18", "torch")
     assert float(model.bn1.weight.min()) == float(model.bn1.weight.max()) == 1.0
@@ -140,6 +162,7 @@ def test_min_input_size():
     (dict(widths=(1, 2, 4, 8), width_per_group=4), "no channels per group"),
     (dict(bn_momentum=1.5), "bn_momentum"),
     (dict(bn_eps=0), "bn_eps"),
+    (dict(block="basic", stride_in_1x1=True), "basic block has none"),
 ])
 def test_invalid_knobs_raise(knobs, message):
     with pytest.raises(ValueError, match=message):

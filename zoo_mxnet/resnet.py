@@ -56,11 +56,11 @@ class Bottleneck(_Block):
         super().__init__(**kwargs)
         width = config.bottleneck_width(planes)
         out = planes * config.expansion
+        stride1, stride2 = config.bottleneck_strides(stride)
         with self.name_scope():
-            self.conv1 = _conv(inplanes, width, 1)
+            self.conv1 = _conv(inplanes, width, 1, stride1)
             self.bn1 = _norm(config, width)
-            # v1.5: the stride sits on the 3x3 convolution.
-            self.conv2 = _conv(width, width, 3, stride, config.groups)
+            self.conv2 = _conv(width, width, 3, stride2, config.groups)
             self.bn2 = _norm(config, width)
             self.conv3 = _conv(width, out, 1)
             self.bn3 = _norm(config, out)

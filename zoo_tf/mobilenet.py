@@ -1,8 +1,8 @@
 """MobileNet V1, V2 and V3 in Keras, and the inverted-residual block EfficientNet shares.
 
 Layers are named after the PyTorch modules they mirror (`features.2.conv.1.0`, `features.4.block.2.fc1`).
-Every padded convolution pads symmetrically first, as PyTorch does, so stride-2 depthwise convolutions
-see the same pixels as in PyTorch (Keras' "same" would pad bottom/right only).
+Stride-2 convolutions pad symmetrically first, as PyTorch does, so that they see the same pixels as in
+PyTorch (Keras' "same" would pad bottom/right only); stride-1 ones use "same", which agrees there.
 """
 from __future__ import annotations
 

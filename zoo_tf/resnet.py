@@ -31,9 +31,10 @@ def basic_block(x, config: ResNetConfig, planes: int, stride: int, downsample: b
 def bottleneck(x, config: ResNetConfig, planes: int, stride: int, downsample: bool, name: str,
                attention: Attention = None):
     width = config.bottleneck_width(planes)
-    out = conv2d(x, width, 1, use_bias=False, name=f"{name}.conv1")
+    stride1, stride2 = config.bottleneck_strides(stride)
+    out = conv2d(x, width, 1, stride=stride1, use_bias=False, name=f"{name}.conv1")
     out = activation(_bn(out, config, f"{name}.bn1"), "relu", name=f"{name}.relu1")
-    out = conv2d(out, width, 3, stride=stride, padding=1, groups=config.groups, use_bias=False, name=f"{name}.conv2")
+    out = conv2d(out, width, 3, stride=stride2, padding=1, groups=config.groups, use_bias=False, name=f"{name}.conv2")
     out = activation(_bn(out, config, f"{name}.bn2"), "relu", name=f"{name}.relu2")
     out = conv2d(out, planes * config.expansion, 1, use_bias=False, name=f"{name}.conv3")
     out = _bn(out, config, f"{name}.bn3")

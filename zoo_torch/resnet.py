@@ -51,10 +51,10 @@ class Bottleneck(nn.Module):
         norm = _norm(config)
         width = config.bottleneck_width(planes)
         out = planes * config.expansion
-        self.conv1 = conv1x1(inplanes, width)
+        stride1, stride2 = config.bottleneck_strides(stride)
+        self.conv1 = conv1x1(inplanes, width, stride1)
         self.bn1 = norm(width)
-        # v1.5: the stride sits on the 3x3 convolution (the paper put it on conv1).
-        self.conv2 = conv3x3(width, width, stride, config.groups)
+        self.conv2 = conv3x3(width, width, stride2, config.groups)
         self.bn2 = norm(width)
         self.conv3 = conv1x1(width, out)
         self.bn3 = norm(out)
