@@ -26,7 +26,7 @@ from . import flops
 from .common import (UsageError, can_build, fmt_num, input_size_for, positive_int, positive_ints,
                      resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
 from .progress import Progress
-from .runners import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S, reference_name
+from .runners import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S, REFERENCE_VARIANTS, reference_name
 from .worker import GPU_WARMUP_CHUNK_S, GPU_WARMUP_MAX_S, GPU_WARMUP_S, GPU_WARMUP_SETTLE
 
 MODES = ("infer", "train")
@@ -110,7 +110,9 @@ def plan_cells(models: list[str], frameworks: list[str], batch_sizes: list[int],
                             continue
                         cells.append({
                             "model": model, "family": spec.family, "framework": framework,
-                            "implementation": implementation, "reference_name": ref, "mode": mode,
+                            "implementation": implementation, "reference_name": ref,
+                            "reference_variant": REFERENCE_VARIANTS.get((framework, model)) if ref else None,
+                            "mode": mode,
                             "batch_size": batch, "input_size": size, "num_classes": spec.num_classes,
                             "device_requested": device, "compile": compile, "amp": amp,
                             "channels_last": channels_last, "min_round_s": min_round_s, "warmup_s": warmup_s,
@@ -263,9 +265,9 @@ class Bench:
 
     def record(self, cell: dict, **fields) -> dict:
         info = self.machine.get(cell["framework"], {})
-        record = {key: cell[key] for key in ("model", "family", "framework", "implementation", "reference_name",
-                                             "mode", "batch_size", "input_size", "device_requested",
-                                             "compile", "amp")}
+        record = {key: cell.get(key) for key in ("model", "family", "framework", "implementation", "reference_name",
+                                                 "reference_variant", "mode", "batch_size", "input_size",
+                                                 "device_requested", "compile", "amp")}
         record["threads_requested"] = cell.get("threads_requested")
         record.update({
             "device": info.get("device"), "device_note": info.get("device_note"),

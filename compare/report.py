@@ -45,7 +45,7 @@ def speed_tables(records: list[dict], *, markdown: bool = False) -> list[tuple[s
             header.append(f"{fw} img/s")
             if fw in with_reference:
                 header += [f"{fw} reference", f"{fw} zoo/ref"]
-        rows = [header]
+        rows, variants = [header], {}
         models = list(dict.fromkeys(r["model"] for r in zoo_records if (r["mode"], r["batch_size"]) == (mode, batch)))
         for model in models:
             some = _find(zoo_records, model=model, mode=mode, batch_size=batch, status="ok")
@@ -63,11 +63,16 @@ def speed_tables(records: list[dict], *, markdown: bool = False) -> list[tuple[s
                     else:
                         row.append(_cell(ref))
                         both = mine and mine.get("status") == "ok" and ref.get("status") == "ok"
-                        row.append(f"{mine['images_per_sec'] / ref['images_per_sec']:.2f}" if both else "-")
+                        mark = " +" if ref.get("reference_variant") else ""
+                        row.append(f"{mine['images_per_sec'] / ref['images_per_sec']:.2f}{mark}" if both else "-")
+                        if mark:
+                            variants[f"{fw} {model}"] = f"{ref['reference_name']} is {ref['reference_variant']}"
             rows.append(row)
         device = ", ".join(sorted({str(r.get("device")) for r in zoo_records if r["mode"] == mode}))
-        out.append((f"{mode}, batch {batch} ({device}): images/s, higher is better",
-                    format_table(rows, align="l" + "r" * (len(header) - 1), markdown=markdown)))
+        table = format_table(rows, align="l" + "r" * (len(header) - 1), markdown=markdown)
+        if variants:
+            table += "\n\n" + "\n".join(f"+ {where}: {what}." for where, what in variants.items())
+        out.append((f"{mode}, batch {batch} ({device}): images/s, higher is better", table))
     return out
 
 

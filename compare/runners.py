@@ -148,6 +148,16 @@ GLUON_MODEL_ZOO = {
 }
 
 
+# References that build another variant of the architecture than the zoo's model, so that the two differ
+# in work as well as in implementation. The zoo builds the reference's variant with the knobs named.
+_RESNET_V1 = ("ResNet v1: the stride in each bottleneck's first 1x1 convolution (about 6% fewer multiply-adds "
+              "than the zoo's v1.5){}; zoo.create_model(..., stride_in_1x1=True) builds it")
+REFERENCE_VARIANTS = {
+    **{("tf", f"resnet{d}"): _RESNET_V1.format(", and biased convolutions") for d in (50, 101, 152)},
+    **{("mxnet", f"resnet{d}"): _RESNET_V1.format("") for d in (50, 101, 152)},
+}
+
+
 def reference_name(framework: str, model: str) -> str | None:
     """The dotted name of `framework`'s own implementation of `model`, or None where it has none."""
     if framework == "torch" and model in TORCHVISION:

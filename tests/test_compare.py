@@ -247,6 +247,22 @@ def test_bench_interleaves_zoo_and_reference_rounds():
     assert bench.Bench.worker_key("torch", "reference") != bench.Bench.worker_key("torch", "zoo") == "torch"
 
 
+def test_reference_of_another_variant_is_marked_in_the_speed_table():
+    from compare import report
+
+    cells = bench.plan_cells(["resnet50", "resnet18"], ["mxnet"], [8], ["infer"], reference=True)
+    variant = {(c["model"], c["implementation"]): c["reference_variant"] for c in cells}
+    assert "stride_in_1x1=True" in variant[("resnet50", "reference")]  # Gluon's resnet50_v1
+    assert variant[("resnet18", "reference")] is None  # basic blocks: v1 and v1.5 are one network
+    speeds = {("resnet50", "zoo"): 30.0, ("resnet50", "reference"): 40.0, ("resnet18", "zoo"): 90.0,
+              ("resnet18", "reference"): 60.0}
+    records = [{**cell, "status": "ok", "device": "cpu", "gflops": 1.0,
+                "images_per_sec": speeds[(cell["model"], cell["implementation"])]} for cell in cells]
+    (_, table), = report.speed_tables(records)
+    assert "0.75 +" in table and "1.50" in table and "1.50 +" not in table
+    assert "+ mxnet resnet50: mxnet.gluon.model_zoo.vision.resnet50_v1 is ResNet v1" in table
+
+
 @pytest.mark.core
 def test_gpu_warm_up_waits_until_timings_settle(monkeypatch):
     from compare import runners, worker
