@@ -87,7 +87,7 @@ def test_weight_names_equal_torch(framework):
 
 
 def test_torchvision_initialisation():
-    model = zoo.create_model("densenet121", "torch", **SMALL)
+    model = zoo.create_model("densenet121", "torch", **SMALL).requires_grad_(False)
     assert float(model.classifier.bias.abs().max()) == 0.0
     norm = model.features.denseblock1.denselayer1.norm1
     assert float(norm.weight.min()) == 1.0 and float(norm.bias.abs().max()) == 0.0

@@ -45,10 +45,13 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
     return model
 
 
+def _dtype(model: gluon.Block):
+    return next(iter(model.collect_params().values())).dtype
+
+
 def _inputs(model: gluon.Block, images: np.ndarray) -> mx.nd.NDArray:
     """A numpy batch as an NDArray of the model's dtype."""
-    dtype = next(iter(model.collect_params().values())).dtype
-    return mx.nd.array(np.asarray(images), dtype=dtype)
+    return mx.nd.array(np.asarray(images), dtype=_dtype(model))
 
 
 def _check_input(block: gluon.Block, inputs: tuple) -> None:
@@ -94,7 +97,7 @@ def predict(model: gluon.Block, images: np.ndarray) -> np.ndarray:
 def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output shape for an NCHW input shape, inferred on the symbolic graph (no arithmetic is done)."""
     model.zoo_signature.check(input_shape, LAYOUT)
-    _, out_shapes, _ = model(mx.sym.var("data")).infer_shape(data=tuple(input_shape))
+    _, out_shapes, _ = model(mx.sym.var("data", dtype=_dtype(model))).infer_shape(data=tuple(input_shape))
     return tuple(out_shapes[0])
 
 def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
