@@ -141,6 +141,7 @@ def test_mxnet_hybridized_model_agrees(model_cache, name):
 
 @pytest.mark.mxnet
 @pytest.mark.parametrize("name", sorted(REPRESENTATIVES))
+@pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")  # SymbolBlock.imports takes no dtype
 def test_mxnet_exported_model_agrees(model_cache, name, tmp_path):
     model = small(model_cache, "mxnet", name)
     import mxnet as mx

@@ -117,14 +117,15 @@ def test_v1_bottleneck_matches_torch(framework):
 
 
 def test_torchvision_initialisation():
-    model = zoo.create_model("resnet18", "torch")
+    model = zoo.create_model("resnet18", "torch").requires_grad_(False)
     assert float(model.bn1.weight.min()) == float(model.bn1.weight.max()) == 1.0
     # kaiming_normal_(mode="fan_out"): std = sqrt(2 / (out_channels * k * k))
     std = float(model.layer3[0].conv1.weight.std())
     assert abs(std - (2 / (256 * 9)) ** 0.5) < 0.1 * std
-    zero = zoo.create_model("resnet50", "torch", zero_init_residual=True)
+    zero = zoo.create_model("resnet50", "torch", zero_init_residual=True).requires_grad_(False)
     assert float(zero.layer1[0].bn3.weight.abs().max()) == 0.0
-    assert float(zoo.create_model("resnet18", "torch", zero_init_residual=True).layer1[0].bn2.weight.abs().max()) == 0.0
+    basic = zoo.create_model("resnet18", "torch", zero_init_residual=True).requires_grad_(False)
+    assert float(basic.layer1[0].bn2.weight.abs().max()) == 0.0
 
 
 def test_batchnorm_knobs_reach_every_framework():
