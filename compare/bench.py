@@ -36,8 +36,8 @@ TRAIN_FLOP_FACTOR = 3
 CSV_COLUMNS = (
     "model", "framework", "implementation", "mode", "batch_size", "input_size", "device", "status",
     "images_per_sec", "latency_ms", "latency_p25_ms", "latency_p75_ms", "latency_min_ms", "latency_max_ms",
-    "compile_s", "warmup_s", "peak_memory_mb", "gflops", "gflops_per_sec", "machine_peak_gflops_per_sec",
-    "peak_share", "precision", "method", "error",
+    "compile_s", "warmup_s", "peak_memory_mb", "gflops", "gflops_per_sec", "framework_peak_gflops_per_sec",
+    "machine_peak_gflops_per_sec", "peak_share", "precision", "method", "error",
 )
 
 
@@ -47,8 +47,8 @@ def add_parser(commands) -> None:
         description="For every (model, framework, batch size, mode) cell: images/s, latency median and spread, "
                     "compile/warm-up time, peak memory, achieved GFLOP/s and its share of the machine's "
                     "measured peak (the best of the frameworks' float32 matrix-product probes on that device). "
-                    "Results go to "
-                    "DIR/results.json and DIR/results.csv after every cell, then DIR/report.md and PNG plots.")
+                    "Results go to DIR/results.json and DIR/results.csv after every cell, then DIR/report.md "
+                    "and PNG plots.")
     parser.add_argument("--models", default="*",
                         help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
     parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
