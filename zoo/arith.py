@@ -40,6 +40,12 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
     return span // stride + 1
 
 
+def stem_out(size: int, conv: tuple[int, int, int], pool: tuple[int, int, int] | None = None) -> int:
+    """Spatial size after a stem of one (kernel, stride, padding) convolution and an optional max pool."""
+    size = conv_out(size, *conv)
+    return conv_out(size, *pool) if pool else size
+
+
 def smallest_input(feature_size: Callable[[int], int]) -> int:
     """Smallest height (= width) for which `feature_size(size)`, a network's last map, is non-empty."""
     size = 1

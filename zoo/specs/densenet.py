@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..arith import conv_out, smallest_input
+from ..arith import conv_out, smallest_input, stem_out
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
 
 # stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
@@ -101,9 +101,7 @@ class DenseNetConfig(FamilyConfig):
 
     def feature_size(self, size: int) -> int:
         """Height (= width) of the last block's map for a size x size input."""
-        size = conv_out(size, *self.stem_conv)
-        if self.stem_pool:
-            size = conv_out(size, *self.stem_pool)
+        size = stem_out(size, self.stem_conv, self.stem_pool)
         for _ in self.block_config[:-1]:
             size = conv_out(size, TRANSITION_POOL, TRANSITION_POOL)
         return size

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arith import conv_out, smallest_input
+from ..arith import conv_out, smallest_input, stem_out
 from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, register
 
 # Output channels of a block over its `planes` (the stage width).
@@ -106,9 +106,7 @@ class ResNetConfig(FamilyConfig):
 
     def feature_size(self, size: int) -> int:
         """Height (= width) of the last stage's map for a size x size input."""
-        size = conv_out(size, *self.stem_conv)
-        if self.stem_pool:
-            size = conv_out(size, *self.stem_pool)
+        size = stem_out(size, self.stem_conv, self.stem_pool)
         for stride in self.stage_strides():
             size = conv_out(size, 3, stride, 1)
         return size
