@@ -128,26 +128,53 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
-# framework name -> (backend package, package it needs, how to install it)
-FRAMEWORKS: dict[str, tuple[str, str, str]] = {
-    "torch": ("zoo_torch", "torch", "pip install 'classic-cnn-zoo[torch]'  (torch==2.13.0)"),
-    "tf": ("zoo_tf", "tensorflow", "pip install 'classic-cnn-zoo[tf]'  (tensorflow-cpu==2.21.0, or tensorflow on GPU)"),
-    "mxnet": ("zoo_mxnet", "mxnet", "pip install 'classic-cnn-zoo[mxnet]'  (mxnet==1.9.1)"),
-}
+@dataclass(frozen=True)
+class Framework:
+    """One entry of the backend registry: a framework and the package that implements the backend
+    contract (`zoo.backend_contract`) for it."""
+
+    name: str             # the registry name, as in create_model(..., framework=name)
+    package: str          # the backend package
+    needs: tuple[str, ...]  # top-level modules the framework itself needs (first: the one that says it is here)
+    install: str          # how to install it
+    title: str            # the framework's own name, for tables and plots
+    colour: str           # its colour in plots
+
+
+# The one registry of backends: adding a framework is a package and one line here.
+FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
+    Framework("torch", "zoo_torch", ("torch",), "pip install 'classic-cnn-zoo[torch]'  (torch==2.13.0)",
+              "PyTorch", "#ee4c2c"),
+    Framework("tf", "zoo_tf", ("tensorflow", "keras"),
+              "pip install 'classic-cnn-zoo[tf]'  (tensorflow-cpu==2.21.0, or tensorflow on GPU)",
+              "TensorFlow", "#ff8f00"),
+    Framework("mxnet", "zoo_mxnet", ("mxnet",), "pip install 'classic-cnn-zoo[mxnet]'  (mxnet==1.9.1)",
+              "MXNet", "#2f7ed8"),
+    Framework("jax", "zoo_jax", ("jax", "flax", "jaxlib"),
+              "pip install 'classic-cnn-zoo[jax]'  (jax==0.6.2, flax==0.10.7)", "JAX", "#5e35b1"),
+)}
+# The framework whose models define the canonical weights (PyTorch state_dict names and layouts): it
+# randomises the weights of a cross-check, and its operation counter counts multiply-adds.
+REFERENCE_FRAMEWORK = "torch"
+
+
+def framework_info(framework: str) -> Framework:
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
+    return FRAMEWORKS[framework]
 
 
 def backend(framework: str):
-    """The backend package (`zoo_torch`, `zoo_tf` or `zoo_mxnet`) of `framework`, imported."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
-    package, needs, install = FRAMEWORKS[framework]
+    """The backend package of `framework` (`zoo_torch`, `zoo_tf`, ...), imported."""
+    info = framework_info(framework)
     try:
-        return importlib.import_module(package)
+        return importlib.import_module(info.package)
     except ImportError as error:
         missing = getattr(error, "name", None)
-        if missing and missing.split(".")[0] in {needs, "keras"}:
+        if missing and missing.split(".")[0] in info.needs:
             raise FrameworkUnavailableError(
-                f"framework {framework!r} needs {needs}, which is not installed here; install it with: {install}"
+                f"framework {framework!r} needs {info.needs[0]}, which is not installed here; "
+                f"install it with: {info.install}"
             ) from error
         raise
 
@@ -169,12 +196,12 @@ DTYPES = ("float32", "float64")
 
 def create_model(name: str, framework: str = "torch", *, num_classes: int | None = None,
                  in_channels: int | None = None, dtype: str = "float32", **overrides: Any):
-    """Build registered model `name` in `framework` ("torch", "tf" or "mxnet").
+    """Build registered model `name` in `framework` (a name of `zoo.FRAMEWORKS`: "torch", "tf", ...).
 
     `overrides` are the family's knobs (see `get_spec(name).config`), e.g. `width_mult=0.5`.
     `dtype="float64"` builds the model in double precision, where the frameworks agree to ~1e-13
     (useful to tell a real difference from float32 rounding). The model comes back ready to call:
-    inputs NCHW for torch and mxnet, NHWC for tf.
+    inputs in the backend's `LAYOUT`: NCHW for torch and mxnet, NHWC for tf and jax.
     """
     spec = get_spec(name)
     framework_backend = backend(framework)

@@ -1,0 +1,183 @@
+"""The backend contract: what every framework package (`zoo_torch`, `zoo_tf`, `zoo_mxnet`, `zoo_jax`)
+offers, written down once. `compare/` reads the frameworks only through it, and the registry
+(`zoo.FRAMEWORKS`) maps a framework's name to its package, so a new framework is a new package and
+one registry line.
+
+A backend is a module (its package's `__init__`) with the names of `Backend` below; `check_backend`
+tells what one lacks, and the test suite runs it on every installed backend. Images cross the
+contract as numpy NCHW batches whatever the framework's own layout (`LAYOUT`); weights cross it as
+canonical mappings (PyTorch `state_dict` names and layouts, see `zoo.weights`).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from .inputs import InputSignature
+
+
+# ---------------------------------------------------------------- benchmark cells
+
+@dataclass
+class Prepared:
+    """A benchmark cell ready to time: built, inputs on the device, compiled and warmed up."""
+
+    step: Callable[[], Any]          # one iteration: inference forward pass, or a full SGD step
+    sync: Callable[[Any], None]      # wait for the device; gets the last step's result
+    method: str                      # how the framework was run, for the results
+    precision: str = "fp32"
+    notes: list[str] = field(default_factory=list)
+    keep: list[Any] = field(default_factory=list)  # objects that must live as long as the cell
+    compile_s: float | None = None   # seconds spent compiling in prepare, where the framework compiles apart
+
+
+class Skip(Exception):
+    """The cell cannot run here for a reason that is not a failure (e.g. a reference not installed)."""
+
+
+@runtime_checkable
+class BenchRunner(Protocol):
+    """Runs benchmark cells of one framework in a worker process of its own (`compare.worker`).
+
+    Built as `Runner(device, options)` with device "cpu", "gpu" or "auto" and options {"threads": N|None}.
+    A cell is a dict with model, implementation ("zoo" or "reference"), mode ("infer" or "train"),
+    batch_size, input_size, num_classes, amp ("auto", "on", "off"), compile (bool), channels_last
+    ("auto", "on", "off", read by the frameworks that have the choice), and overrides (the family's knobs).
+    Timing rule: the clock is read only after the device finished the work queued before it.
+    """
+
+    framework: str
+
+    def info(self) -> dict:
+        """framework_version, threads, device ("cpu"/"gpu"), device_note, unavailable (why not the GPU asked for)."""
+
+    def machine_peak(self, n: int, dtype: str = "float32") -> float:
+        """GFLOP/s of the fastest n x n matrix product of `dtype` on this runner's device."""
+
+    def amp_dtype(self) -> str | None:
+        """The 16-bit type of mixed precision on this device, None where it is not used."""
+
+    def memory_start(self) -> None:
+        """Start measuring the cell's peak memory."""
+
+    def memory_peak(self) -> tuple[float | None, str]:
+        """(peak MiB since memory_start, how it was measured)."""
+
+    def prepare(self, cell: dict) -> Prepared:
+        """Build, put synthetic inputs on the device, compile; raise Skip where the cell cannot run here."""
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """SGD with momentum and PyTorch-style (coupled) weight decay on every trainable tensor:
+    g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf. Mean cross-entropy."""
+
+    def prepare(self, images: np.ndarray) -> Any:
+        """An NCHW float32 batch in the framework's own form (layout, device)."""
+
+    def labels(self, labels: np.ndarray) -> Any:
+        """Integer labels in the framework's own form."""
+
+    def step(self, images: Any, labels: Any, lr: float) -> float:
+        """One training step at learning rate `lr`; the batch's mean loss before the update."""
+
+    def logits(self, images: Any) -> np.ndarray:
+        """Inference-mode logits of a prepared batch."""
+
+
+# ---------------------------------------------------------------- the module interface
+
+class Backend(Protocol):
+    """The names a backend package defines (documentation and `check_backend`'s list)."""
+
+    FRAMEWORK: str   # its registry name
+    LAYOUT: str      # "NCHW" or "NHWC": what its models take
+
+    def version(self) -> str:
+        """The framework's version."""
+
+    def build_model(self, spec, config, *, num_classes: int, in_channels: int, signature: InputSignature,
+                    dtype: str = "float32") -> Any:
+        """Called by `zoo.create_model`: the model, ready to call, checking its input at the edge."""
+
+    def count_parameters(self, model) -> tuple[int, int]:
+        """(trainable parameters, all state including BatchNorm running statistics)."""
+
+    def export_weights(self, model) -> dict[str, np.ndarray]:
+        """The canonical mapping."""
+
+    def load_weights(self, model, mapping: Mapping[str, np.ndarray]) -> None:
+        """Load a canonical mapping; one WeightMismatchError names every bad tensor."""
+
+    def trainable_names(self, model) -> set[str]:
+        """Canonical names of the trainable tensors."""
+
+    def predict(self, model, images: np.ndarray) -> np.ndarray:
+        """Logits of an NCHW numpy batch, in inference mode."""
+
+    def infer_output_shape(self, model, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Output shape for an NCHW input shape, without computing."""
+
+    def loss_gradients(self, model, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean cross-entropy of one training-mode pass and the gradient of every trainable canonical tensor."""
+
+    def layer_shapes(self, model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple], dict[str, str]]:
+        """({canonical layer name: output shape without the batch, (C, H, W) for maps; "": the model's
+        output}, {layer name: the framework's class name}) for an NCHW input shape."""
+
+    def release_memory(self) -> None:
+        """Drop what the framework keeps between models (graphs, caches)."""
+
+    def make_trainer(self, model, momentum: float, weight_decay: float, seed: int) -> Trainer:
+        """A Trainer for `model` (see `Trainer`)."""
+
+    def bench_runner(self, device: str, options: dict) -> BenchRunner:
+        """A BenchRunner on `device`, made in the worker process."""
+
+    def bare_loop(self, name: str, batch: int, threads: int | None) -> Callable[[int], None]:
+        """run(n): n inference calls of the zoo model and one synchronisation, written out by hand
+        (the yardstick of the bench harness's overhead, `compare.baseline`)."""
+
+    def reference_name(self, model: str) -> str | None:
+        """The dotted name of the framework's own implementation of registered `model`, None where it has none."""
+
+    def reference_variant(self, model: str) -> str | None:
+        """Where that reference builds another variant of the architecture: what differs, and the knobs
+        that make the zoo build it. None where they are the same architecture."""
+
+
+# Only the reference framework (`zoo.REFERENCE_FRAMEWORK`) needs these: it randomises the weights
+# every cross-check starts from, and counts the multiply-adds.
+REFERENCE_ONLY = ("randomize", "count_macs")
+
+REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT")
+
+
+def check_backend(module, *, reference: bool = False) -> list[str]:
+    """What `module` lacks of the contract (an empty list when it fulfils it)."""
+    problems = []
+    names = REQUIRED + (REFERENCE_ONLY if reference else ())
+    for name in dict.fromkeys(names):
+        if not hasattr(module, name):
+            problems.append(f"{module.__name__} has no {name}")
+            continue
+        declared = getattr(Backend, name, None)
+        if callable(declared):
+            value = getattr(module, name)
+            if not callable(value):
+                problems.append(f"{module.__name__}.{name} is not callable")
+                continue
+            want = [p for p in inspect.signature(declared).parameters if p != "self"]
+            try:
+                have = list(inspect.signature(value).parameters)
+            except (TypeError, ValueError):
+                continue
+            if have[:len(want)] != want and not any(
+                    p.kind == p.VAR_POSITIONAL for p in inspect.signature(value).parameters.values()):
+                problems.append(f"{module.__name__}.{name}{inspect.signature(value)} does not take ({', '.join(want)})")
+    if getattr(module, "LAYOUT", None) not in ("NCHW", "NHWC"):
+        problems.append(f"{module.__name__}.LAYOUT must be 'NCHW' or 'NHWC'")
+    return problems
