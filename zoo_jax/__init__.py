@@ -1,1 +1,246 @@
-"""placeholder"""
+"""The JAX zoo, in Flax NNX: `zoo.create_model(name, framework="jax")` builds from here. Inputs are NHWC.
+
+Module trees mirror the PyTorch ones (`features.0`, `layer1.0.conv1`: see `zoo_jax.layers`), so the
+canonical weight names follow from the module paths alone; kernels stay in Flax's layouts and are
+converted on export and import.
+
+Double precision (`dtype="float64"`) needs JAX's 64-bit mode, which is process-wide and must be set
+before arrays are made: importing this package turns it on. Every array the zoo makes names its
+dtype, so float32 models stay float32.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Iterator, Mapping
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from zoo.inputs import InputSignature  # noqa: E402
+from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
+from zoo.weights import check_mapping  # noqa: E402
+
+from .layers import Layer, Sequential, recording  # noqa: E402
+
+FRAMEWORK = "jax"
+LAYOUT = "NHWC"
+SEED = 0
+
+
+class Network(nnx.Module):
+    """A zoo model: checks its input once, at the edge, then runs the family's `forward`."""
+
+    zoo_name: str = "model"
+    zoo_signature: InputSignature | None = None
+
+    def __call__(self, x):
+        if self.zoo_signature is not None:
+            self.zoo_signature.check(tuple(x.shape), LAYOUT)
+        return self.forward(x)
+
+    def forward(self, x):
+        raise NotImplementedError
+
+
+def version() -> str:
+    import flax
+
+    return f"{jax.__version__} (flax {flax.__version__})"
+
+
+def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
+                signature: InputSignature, dtype: str = "float32") -> Network:
+    family = importlib.import_module(f"{__name__}.{spec.family}")
+    model = family.build(config, num_classes=num_classes, in_channels=in_channels,
+                         rngs=nnx.Rngs(params=SEED, dropout=SEED + 1))
+    if dtype != "float32":
+        for _, node in nnx.iter_graph(model):
+            if isinstance(node, (nnx.Param, nnx.BatchStat)):
+                node.value = node.value.astype(dtype)
+    model.zoo_name = spec.name
+    model.zoo_signature = signature
+    return model
+
+
+# ---------------------------------------------------------------- module paths and canonical names
+
+def named_modules(module: nnx.Module, prefix: str = "", path: tuple = ()) -> Iterator[tuple[str, tuple, nnx.Module]]:
+    """(PyTorch module path, Flax graph path, module) for `module` and every module below it, in order."""
+    yield prefix, path, module
+    for attribute, value in vars(module).items():
+        if attribute.startswith("_"):
+            continue
+        if isinstance(value, nnx.Module):
+            yield from named_modules(value, _join(prefix, attribute), (*path, attribute))
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, nnx.Module) for v in value):
+            # A Sequential's children are numbered as in torch; another list keeps its attribute name.
+            base = prefix if isinstance(module, Sequential) and attribute == "layers" else _join(prefix, attribute)
+            for index, child in enumerate(value):
+                yield from named_modules(child, _join(base, str(index)), (*path, attribute, index))
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def canonical_variables(model: nnx.Module) -> dict[str, tuple]:
+    """canonical name -> (variable, Flax graph path of the variable, to_torch, from_torch)."""
+    found = {}
+    for name, path, module in named_modules(model):
+        if isinstance(module, Layer):
+            for local, (variable, to_torch, from_torch) in module.canonical().items():
+                attribute = next(k for k, v in vars(module).items() if v is variable)
+                found[_join(name, local)] = (variable, (*path, attribute), to_torch, from_torch)
+    return found
+
+
+def count_parameters(model: nnx.Module) -> tuple[int, int]:
+    """(trainable parameters, all state including BatchNorm running statistics; RNG state left out)."""
+    trainable = sum(int(np.prod(v.value.shape)) for _, v in nnx.state(model, nnx.Param).flat_state())
+    stats = sum(int(np.prod(v.value.shape)) for _, v in nnx.state(model, nnx.BatchStat).flat_state())
+    return trainable, trainable + stats
+
+
+def trainable_names(model: nnx.Module) -> set[str]:
+    return {name for name, (variable, *_) in canonical_variables(model).items() if isinstance(variable, nnx.Param)}
+
+
+def export_weights(model: nnx.Module) -> dict[str, np.ndarray]:
+    """The canonical mapping (PyTorch names and layouts)."""
+    return {name: np.array(to_torch(np.asarray(variable.value)))
+            for name, (variable, _, to_torch, _) in canonical_variables(model).items()}
+
+
+def load_weights(model: nnx.Module, mapping: Mapping[str, np.ndarray]) -> None:
+    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    variables = canonical_variables(model)
+    expected = {name: to_torch(np.empty(variable.value.shape, np.float32)).shape
+                for name, (variable, _, to_torch, _) in variables.items()}
+    check_mapping(expected, mapping, getattr(model, "zoo_name", "model"))
+    for name, (variable, _, _, from_torch) in variables.items():
+        variable.value = jnp.asarray(from_torch(np.asarray(mapping[name])), dtype=variable.value.dtype)
+
+
+# ---------------------------------------------------------------- running the model
+
+def model_dtype(model: nnx.Module):
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    return leaves[0].dtype if leaves else jnp.float32
+
+
+def inputs(model: nnx.Module, images: np.ndarray) -> jnp.ndarray:
+    """An NCHW numpy batch as an NHWC array of the model's dtype."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        model.zoo_signature.check(images.shape, "NCHW")
+    return jnp.asarray(np.transpose(images, (0, 2, 3, 1)), dtype=model_dtype(model))
+
+
+def is_training(model: nnx.Module) -> bool:
+    for module in nnx.iter_graph(model):
+        node = module[1]
+        if hasattr(node, "use_running_average"):
+            return not node.use_running_average
+        if hasattr(node, "deterministic"):
+            return not node.deterministic
+    return False
+
+
+class _mode:
+    """Run the model in train or eval mode within, restoring its mode after."""
+
+    def __init__(self, model: nnx.Module, train: bool) -> None:
+        self.model, self.train = model, train
+
+    def __enter__(self):
+        self.was = is_training(self.model)
+        self.model.train() if self.train else self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        self.model.train() if self.was else self.model.eval()
+
+
+@nnx.jit
+def _forward(model: nnx.Module, x: jnp.ndarray) -> jnp.ndarray:
+    return model(x)
+
+
+def predict(model: nnx.Module, images: np.ndarray) -> np.ndarray:
+    """Logits for an NCHW float batch (transposed to NHWC here), in inference mode, jitted."""
+    x = inputs(model, images)
+    model.zoo_signature.check(x.shape, LAYOUT)  # before tracing, so the error is the zoo's own
+    with _mode(model, train=False):
+        return np.asarray(_forward(model, x))
+
+
+def infer_output_shape(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output shape for an NCHW input shape, traced abstractly (no arithmetic is done)."""
+    n, c, h, w = input_shape
+    model.zoo_signature.check((n, h, w, c), LAYOUT)
+    with _mode(model, train=False):
+        out = jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct((n, h, w, c), model_dtype(model)))
+    return tuple(out.shape)
+
+
+def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+    """Mean cross-entropy of integer labels, computed in at least float32."""
+    logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    log_probs = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=1))
+
+
+def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
+    tensor, in PyTorch layout. BatchNorm statistics are updated as in a training step."""
+    x = inputs(model, images)
+    model.zoo_signature.check(x.shape, LAYOUT)
+    y = jnp.asarray(np.asarray(labels), jnp.int32)
+
+    def loss_fn(net):
+        return cross_entropy(net(x), y)
+
+    with _mode(model, train=True):
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+    flat = dict(grads.flat_state())
+    out = {}
+    for name, (variable, path, to_torch, _) in canonical_variables(model).items():
+        if isinstance(variable, nnx.Param):
+            grad = flat.get(path)
+            out[name] = None if grad is None else np.array(to_torch(np.asarray(grad.value)))
+    return float(loss), out
+
+
+def layer_shapes(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple], dict[str, str]]:
+    """Output shape (C, H, W for maps) and class name of every leaf module, by PyTorch module path."""
+    n, c, h, w = input_shape
+    leaves = [(name, module) for name, _, module in named_modules(model) if isinstance(module, Layer) and name]
+    with _mode(model, train=False), recording() as recorded:
+        out = jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct((n, h, w, c), model_dtype(model)))
+    shapes, kinds = {}, {}
+    for name, module in leaves:
+        kinds[name] = type(module).__name__
+        if id(module) in recorded:
+            shape = recorded[id(module)][1:]
+            shapes[name] = (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+    shapes[""] = tuple(out.shape[1:])
+    return shapes, kinds
+
+
+def release_memory() -> None:
+    import gc
+
+    jax.clear_caches()
+    gc.collect()
+
+
+__all__ = [
+    "FRAMEWORK", "LAYOUT", "Network", "build_model", "canonical_variables", "count_parameters", "export_weights",
+    "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "named_modules", "predict",
+    "release_memory", "trainable_names", "version",
+]
