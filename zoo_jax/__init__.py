@@ -232,6 +232,36 @@ def layer_shapes(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[dict[
     return shapes, kinds
 
 
+def make_trainer(model: nnx.Module, momentum: float, weight_decay: float, seed: int):
+    from .training import Trainer
+
+    return Trainer(model, momentum, weight_decay, seed)
+
+
+def bench_runner(device: str, options: dict):
+    from .bench import Runner
+
+    return Runner(device, options)
+
+
+def bare_loop(name: str, batch: int, threads: int | None):
+    from .bench import bare_loop
+
+    return bare_loop(name, batch, threads)
+
+
+def reference_name(model: str) -> str | None:
+    from .bench import reference_name
+
+    return reference_name(model)
+
+
+def reference_variant(model: str) -> str | None:
+    from .bench import reference_variant
+
+    return reference_variant(model)
+
+
 def release_memory() -> None:
     import gc
 
@@ -240,7 +270,7 @@ def release_memory() -> None:
 
 
 __all__ = [
-    "FRAMEWORK", "LAYOUT", "Network", "build_model", "canonical_variables", "count_parameters", "export_weights",
-    "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "named_modules", "predict",
-    "release_memory", "trainable_names", "version",
+    "FRAMEWORK", "LAYOUT", "Network", "bare_loop", "bench_runner", "build_model", "canonical_variables", "count_parameters", "export_weights",
+    "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "make_trainer", "named_modules", "predict",
+    "reference_name", "reference_variant", "release_memory", "trainable_names", "version",
 ]
