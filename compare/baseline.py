@@ -3,8 +3,8 @@ side with the harness on the same cell.
 
     python -m compare.baseline MODEL FRAMEWORK BATCH [--rounds R] [--seconds S] [--threads N]
 
-This process builds the model as `bench` does (PyTorch inference_mode in NCHW, TensorFlow tf.function,
-MXNet hybridize(static_alloc, static_shape)) and times plain loops with nothing around them. A `bench`
+This process builds the model as `bench` does (each backend's `bare_loop`: the framework's inference
+call the way its bench runner makes it) and times plain loops with nothing around them. A `bench`
 worker process sets up the same cell. Their rounds alternate, each as long as the other, so the machine's
 slow drifts (neighbours, clocks), which on a small shared machine move single runs by tens of percent,
 hit both alike: the median of the per-round ratios is the harness's overhead, free of that noise.
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 import zoo
 
@@ -27,53 +26,10 @@ from .worker import PRE_ROUND_SHARE
 
 
 def bare_loop(framework: str, name: str, batch: int, threads: int | None):
-    """run(n): n inference calls and one synchronisation, written out by hand."""
-    import os
-
+    """run(n): n inference calls and one synchronisation, written out by hand in `framework`'s backend."""
     if threads:  # as `bench --threads` does for its workers, before any framework starts its pools
         os.environ["OMP_NUM_THREADS"] = str(threads)
-    spec = zoo.get_spec(name)
-    size = spec.input_size[1]
-    if framework == "torch":
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        model = zoo.create_model(name, "torch").eval()
-        x = torch.randn(batch, spec.in_channels, size, size)
-
-        def run(n):
-            with torch.inference_mode():
-                for _ in range(n):
-                    model(x)
-        return run
-    if framework == "tf":
-        import tensorflow as tf
-
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-        model = zoo.create_model(name, "tf")
-        x = tf.random.normal((batch, size, size, spec.in_channels))
-        forward = tf.function(lambda t: model(t, training=False))
-
-        def run(n):
-            out = None
-            for _ in range(n):
-                out = forward(x)
-            np.asarray(out)
-        return run
-    import zoo_mxnet  # noqa: F401
-    import mxnet as mx
-
-    model = zoo.create_model(name, "mxnet")
-    model.hybridize(static_alloc=True, static_shape=True)
-    x = mx.nd.random.normal(shape=(batch, spec.in_channels, size, size))
-
-    def run(n):
-        for _ in range(n):
-            model(x)
-        mx.nd.waitall()
-    return run
+    return zoo.backend(framework).bare_loop(name, batch, threads)
 
 
 def compare_with_harness(framework: str, name: str, batch: int, *, rounds: int = 7, seconds: float = 0.5,

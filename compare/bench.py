@@ -3,7 +3,7 @@
 Each framework runs in its own worker process (`worker.py`) the way its experts run it; the parent
 only schedules. For one (model, batch size, mode) the timed rounds of every framework, and with
 --reference of each framework's own implementation too (in a worker process of its own), are
-interleaved (torch, tf, torch-reference, tf-reference, then the same in reverse order, ...), so slow
+interleaved (A, B, A-reference, B-reference, then the same in reverse order, ...), so slow
 drifts of the machine (clock ramps, thermal throttling) hit all of them alike and show up as spread,
 instead of favouring whichever cell happens to be measured second. Results are written atomically
 after every cell, JSON first, then CSV; the report and plots are made from the JSON at the end.
@@ -25,8 +25,9 @@ import zoo
 from . import flops
 from .common import (UsageError, can_build, fmt_num, input_size_for, positive_int, positive_ints,
                      resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
+from zoo.benchtools import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S
+
 from .progress import Progress
-from .runners import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S, REFERENCE_VARIANTS, reference_name
 from .worker import GPU_WARMUP_CHUNK_S, GPU_WARMUP_MAX_S, GPU_WARMUP_S, GPU_WARMUP_SETTLE
 
 MODES = ("infer", "train")
@@ -51,7 +52,7 @@ def add_parser(commands) -> None:
                     "and PNG plots.")
     parser.add_argument("--models", default="*",
                         help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
-    parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
+    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated (default 1,8,32)")
     parser.add_argument("--modes", default="infer,train", help="infer, train or both (default infer,train)")
     parser.add_argument("--device", default="auto", choices=DEVICES,
@@ -63,14 +64,15 @@ def add_parser(commands) -> None:
     parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="intra-op threads of every framework (default: each framework's own choice)")
     parser.add_argument("--compile", action="store_true",
-                        help="the frameworks' optional compilers: torch.compile, XLA for TensorFlow")
+                        help="each framework's optional compiler, where it has one (see the method column)")
     parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                         help="mixed precision on GPU where the framework supports it (auto: on for GPU)")
     parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
-                        help="PyTorch memory format (auto: the faster of the two by a short trial on CPU)")
+                        help="memory format, for the frameworks that have the choice (auto: the faster of the "
+                             "two by a short trial on CPU)")
     parser.add_argument("--reference", action="store_true",
-                        help="also time each framework's own implementation (torchvision, keras.applications, "
-                             "Gluon model zoo) where one exists and is installed")
+                        help="also time each framework's own implementation of the model (its model zoo or "
+                             "applications) where one exists and is installed")
     parser.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default runs/bench)")
     parser.add_argument("--resume", action="store_true", help="skip the cells already in DIR/results.json")
     parser.add_argument("--retry-errors", action="store_true", help="with --resume, run failed cells again")
@@ -95,7 +97,9 @@ def plan_cells(models: list[str], frameworks: list[str], batch_sizes: list[int],
                device: str = "auto", input_size: int | None = None, compile: bool = False, amp: str = "auto",
                channels_last: str = "auto", reference: bool = False, min_round_s: float = 0.5,
                warmup_s: float = 0.2, threads: int | None = None) -> list[dict]:
-    """Every cell, grouped so that the frameworks of one (model, batch size, mode) are adjacent."""
+    """Every cell, grouped so that the frameworks of one (model, batch size, mode) are adjacent.
+
+    With `reference`, each framework's backend is imported here to look up its own implementations."""
     cells = []
     for model in models:
         spec = zoo.get_spec(model)
@@ -105,13 +109,17 @@ def plan_cells(models: list[str], frameworks: list[str], batch_sizes: list[int],
             for mode in modes:
                 for implementation in implementations:
                     for framework in frameworks:
-                        ref = reference_name(framework, model) if implementation == "reference" else None
-                        if implementation == "reference" and ref is None:
-                            continue
+                        ref = variant = None
+                        if implementation == "reference":
+                            backend = zoo.backend(framework)
+                            ref = backend.reference_name(model)
+                            if ref is None:
+                                continue
+                            variant = backend.reference_variant(model)
                         cells.append({
                             "model": model, "family": spec.family, "framework": framework,
                             "implementation": implementation, "reference_name": ref,
-                            "reference_variant": REFERENCE_VARIANTS.get((framework, model)) if ref else None,
+                            "reference_variant": variant,
                             "mode": mode,
                             "batch_size": batch, "input_size": size, "num_classes": spec.num_classes,
                             "device_requested": device, "compile": compile, "amp": amp,
@@ -138,7 +146,7 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if threads:
-            env["OMP_NUM_THREADS"] = str(threads)  # MXNet reads it when it starts
+            env["OMP_NUM_THREADS"] = str(threads)  # frameworks that size their pools by it read it when they start
         self.process = subprocess.Popen(
             [sys.executable, "-m", "compare.worker", framework, device, str(threads or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, bufsize=1)

@@ -17,9 +17,10 @@ COMMANDS = ("listing", "summary", "crosscheck", "bench", "train", "gradcheck")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    *others, last = [fw.title for fw in zoo.FRAMEWORKS.values()]
     parser = argparse.ArgumentParser(
         prog="zoo-compare",
-        description="Cross-check and benchmark the Classic CNN Zoo across PyTorch, TensorFlow and MXNet. "
+        description=f"Cross-check and benchmark the Classic CNN Zoo across {', '.join(others)} and {last}. "
                     "Without a sub-command: the default tour (a cross-check of one model per family and a "
                     "short CPU inference benchmark).",
     )

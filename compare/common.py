@@ -57,14 +57,14 @@ def resolve_frameworks(text: str | Sequence[str] | None, *, require_installed: b
         names = [fw for fw in zoo.FRAMEWORKS if framework_installed(fw)]
         if not names:
             raise UsageError("no framework is installed here; install one of: "
-                             + "; ".join(zoo.FRAMEWORKS[fw][2] for fw in zoo.FRAMEWORKS))
+                             + "; ".join(zoo.FRAMEWORKS[fw].install for fw in zoo.FRAMEWORKS))
     names = list(dict.fromkeys(names))
     if require_installed:
         missing = [fw for fw in names if not framework_installed(fw)]
         if missing:
             raise UsageError("; ".join(
-                f"framework {fw!r} needs {zoo.FRAMEWORKS[fw][1]}, which is not installed here "
-                f"(install it with: {zoo.FRAMEWORKS[fw][2]})" for fw in missing))
+                f"framework {fw!r} needs {zoo.FRAMEWORKS[fw].needs[0]}, which is not installed here "
+                f"(install it with: {zoo.FRAMEWORKS[fw].install})" for fw in missing))
     return names
 
 
@@ -147,7 +147,7 @@ def load_plugins() -> list[str]:
     """Import the modules named in $ZOO_PLUGINS (comma-separated module names or .py paths).
 
     A plugin registers models of its own (`zoo.registry.register`), e.g. a student's variant, and may
-    provide family builders as `zoo_torch.<family>` etc.; the environment variable reaches the bench
+    provide family builders as modules `<backend package>.<family>`; the environment variable reaches the bench
     workers too, so every command sees the same registry.
     """
     import importlib
@@ -174,14 +174,15 @@ def load_plugins() -> list[str]:
 
 def framework_installed(framework: str) -> bool:
     """Whether the framework's package is importable here, found without importing it (fast)."""
-    return importlib.util.find_spec(zoo.FRAMEWORKS[framework][1]) is not None
+    return importlib.util.find_spec(zoo.FRAMEWORKS[framework].needs[0]) is not None
 
 
 def backend_has_family(framework: str, family: str) -> bool:
     """Whether the framework's backend package has a builder for `family`, found without importing it."""
-    if f"{zoo.FRAMEWORKS[framework][0]}.{family}" in sys.modules:  # registered by a plugin
+    package = zoo.FRAMEWORKS[framework].package
+    if f"{package}.{family}" in sys.modules:  # registered by a plugin
         return True
-    spec = importlib.util.find_spec(zoo.FRAMEWORKS[framework][0])
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return False
     for folder in spec.submodule_search_locations:

@@ -1,8 +1,9 @@
 """`crosscheck`: the same random weights and inputs in every framework, every pair of outputs compared.
 
-PyTorch's model gets random values in every parameter and buffer (BatchNorm statistics and affine
-terms included: defaults of 0 and 1 would hide mapping errors), the weights travel to the other
-frameworks through the canonical format, and each framework predicts in inference mode.
+The reference framework's model (`zoo.REFERENCE_FRAMEWORK`, whose names and layouts the canonical
+weights are) gets random values in every parameter and buffer (BatchNorm statistics and affine terms
+included: defaults of 0 and 1 would hide mapping errors), the weights travel to the other frameworks
+through the canonical format, and each framework predicts in inference mode.
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ DEFAULT_TOL = 1e-4
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "crosscheck", help="same random weights and inputs in every framework; compare every pair",
-        description="PyTorch weights randomised (BatchNorm statistics included), carried to the other "
-                    "frameworks through the canonical format, the same inputs; every pair of frameworks "
+        description="The reference framework's weights randomised (BatchNorm statistics included), carried to "
+                    "the other frameworks through the canonical format, the same inputs; every pair of frameworks "
                     "compared by relative error (||a-b|| / ||b||), max absolute error and top-1 agreement. "
                     "Exit status 1 when any pair exceeds the tolerance or fails to run.")
     parser.add_argument("models", nargs="*", help="model names or shell patterns ('resnet*')")
     parser.add_argument("--all", action="store_true", help="every registered model")
-    parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
+    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--tol", type=positive_float, default=DEFAULT_TOL,
                         help=f"largest relative error accepted (default {DEFAULT_TOL:g})")
     parser.add_argument("--batch", type=positive_int, default=2, help="images per check (default 2)")
@@ -55,9 +56,9 @@ def check_model(name: str, frameworks: list[str], *, batch: int = 2, input_size:
     size = input_size or spec.input_size[1]
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, spec.in_channels, size, size)).astype(np.float32)
-    torch_backend = zoo.backend("torch")
-    reference = torch_backend.randomize(zoo.create_model(name, "torch"), seed=seed)
-    weights = torch_backend.export_weights(reference)
+    reference_backend = zoo.backend(zoo.REFERENCE_FRAMEWORK)
+    reference = reference_backend.randomize(zoo.create_model(name, zoo.REFERENCE_FRAMEWORK), seed=seed)
+    weights = reference_backend.export_weights(reference)
     outputs: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
@@ -67,7 +68,7 @@ def check_model(name: str, frameworks: list[str], *, batch: int = 2, input_size:
             if not can_build(framework, name):
                 raise RuntimeError(f"{framework} has no builder for the {spec.family} family here")
             backend = zoo.backend(framework)
-            if framework == "torch":
+            if framework == zoo.REFERENCE_FRAMEWORK:
                 model = reference
             else:
                 model = zoo.create_model(name, framework)
@@ -105,11 +106,12 @@ def check_model(name: str, frameworks: list[str], *, batch: int = 2, input_size:
 
 
 def release_memory(frameworks: list[str]) -> None:
-    """Drop what a framework keeps between models (Keras' graph state), so `--all` runs in bounded memory."""
+    """Drop what each framework keeps between models (graphs, caches), so `--all` runs in bounded memory."""
     import gc
 
-    if "tf" in frameworks and "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()
+    for framework in frameworks:
+        if zoo.FRAMEWORKS[framework].package in sys.modules:  # only those already running here
+            zoo.backend(framework).release_memory()
     gc.collect()
 
 
@@ -143,8 +145,8 @@ def crosscheck(names: list[str], frameworks: list[str], *, batch: int = 2, input
             size = (sizes or {}).get(name) or input_size_for(name, input_size)
             try:
                 found = check_model(name, frameworks, batch=batch, input_size=size, seed=seed, tol=tol)
-            except Exception as error:  # noqa: BLE001  (the PyTorch reference itself failed)
-                found = [{"model": name, "a": "torch", "b": None, "ok": False, "rel_error": None,
+            except Exception as error:  # noqa: BLE001  (the reference itself failed)
+                found = [{"model": name, "a": zoo.REFERENCE_FRAMEWORK, "b": None, "ok": False, "rel_error": None,
                           "max_abs_error": None, "top1_agreement": None, "tol": tol, "batch": batch,
                           "input_size": size, "seed": seed, "error": f"{type(error).__name__}: {error}"}]
             records += found
@@ -162,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("which models? give names or patterns (e.g. 'resnet*'), or --all")
     names = zoo.list_models() if args.all else resolve_models(args.models)
     frameworks = resolve_frameworks(args.frameworks)
-    if not framework_installed("torch"):
-        raise UsageError("crosscheck takes its random weights from PyTorch, which is not installed here")
+    if not framework_installed(zoo.REFERENCE_FRAMEWORK):
+        raise UsageError(f"crosscheck takes its random weights from {zoo.FRAMEWORKS[zoo.REFERENCE_FRAMEWORK].title}, "
+                         "which is not installed here")
     if args.json:
         writable_file(args.json)
     for name in names:

@@ -1,10 +1,9 @@
 """One framework-neutral operation count per model: multiply-adds (MACs) of its convolutions and dense layers.
 
-The count is taken once, from the PyTorch build of the spec, by shape propagation on meta tensors
-(`torch.utils.flop_counter.FlopCounterMode`: no weights are allocated and no arithmetic is done), so
-it is the same number for every framework and every table. FlopCounterMode reports FLOPs with a
-multiply-add counted as two; we store MACs (= FLOPs / 2), the figure papers quote as "FLOPs".
-Element-wise work (activations, BatchNorm, pooling, additions) is not counted, as in the papers.
+The count is taken once, by the reference framework's backend (`count_macs`, which propagates shapes
+without allocating weights or doing arithmetic), so it is the same number for every framework and
+every table. MACs are the figure papers quote as "FLOPs"; element-wise work (activations, BatchNorm,
+pooling, additions) is not counted, as in the papers.
 
 Counts are memoised in-process and cached as JSON under the user's cache folder
 ($ZOO_CACHE_DIR, else $XDG_CACHE_HOME/classic-cnn-zoo, else ~/.cache/classic-cnn-zoo), keyed by
@@ -25,7 +24,8 @@ _DISK: dict[str, int] | None = None
 
 
 class FlopsUnavailable(RuntimeError):
-    """The counter needs PyTorch; raised with the reason when it is missing or the model cannot be traced."""
+    """The counter needs the reference framework; raised with the reason when it is missing or the model
+    cannot be traced."""
 
 
 def cache_path() -> Path:
@@ -35,13 +35,20 @@ def cache_path() -> Path:
     return Path(root) / "macs.json"
 
 
-def _key(name: str, input_size: int, num_classes: int | None, in_channels: int | None) -> str:
+def _key(name: str, input_size: int, num_classes: int | None, in_channels: int | None, counter) -> str:
     spec = zoo.get_spec(name)
-    import torch
-
     # The config's repr holds every knob, so an edited spec does not reuse a stale count.
     return json.dumps([name, input_size, num_classes or spec.num_classes, in_channels or spec.in_channels,
-                       repr(spec.config), torch.__version__])
+                       repr(spec.config), counter.version()])
+
+
+def _counter():
+    """The reference framework's backend, which counts the multiply-adds."""
+    try:
+        return zoo.backend(zoo.REFERENCE_FRAMEWORK)
+    except zoo.FrameworkUnavailableError:
+        title = zoo.FRAMEWORKS[zoo.REFERENCE_FRAMEWORK].title
+        raise FlopsUnavailable(f"the operation counter needs {title}, which is not installed here") from None
 
 
 def _load_disk() -> dict[str, int]:
@@ -68,49 +75,21 @@ def count_macs(name: str, input_size: int | None = None, *, num_classes: int | N
     """Multiply-adds of one forward pass of one image of `input_size` x `input_size` (default: the spec's)."""
     spec = zoo.get_spec(name)
     input_size = input_size or spec.input_size[1]
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise FlopsUnavailable("the operation counter needs PyTorch, which is not installed here") from None
-    key = _key(name, input_size, num_classes, in_channels)
+    counter = _counter()
+    key = _key(name, input_size, num_classes, in_channels, counter)
     if key in _MEMO:
         return _MEMO[key]
     disk = _load_disk()
     if key not in disk:
-        disk[key] = _trace(name, input_size, num_classes, in_channels)
+        try:
+            disk[key] = int(counter.count_macs(name, input_size, num_classes, in_channels))
+        except zoo.ZooError:
+            raise
+        except Exception as error:  # noqa: BLE001  (a model the counter cannot trace)
+            raise FlopsUnavailable(str(error)) from None
         _save_disk()
     _MEMO[key] = disk[key]
     return disk[key]
-
-
-def _trace(name: str, input_size: int, num_classes: int | None, in_channels: int | None) -> int:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    spec = zoo.get_spec(name)
-    channels = in_channels or spec.in_channels
-    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
-    try:
-        # Built on the meta device: parameters have shapes but no storage, so VGG costs nothing.
-        with torch.device("meta"):
-            model = zoo.create_model(name, "torch", **kwargs)
-        images = torch.empty(1, channels, input_size, input_size, device="meta")
-        model.eval()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(images)
-    except zoo.ZooError:
-        raise
-    except Exception as error:  # noqa: BLE001  (a builder that needs real tensors: fake ones instead)
-        try:
-            from torch._subclasses.fake_tensor import FakeTensorMode
-
-            model = zoo.create_model(name, "torch", **kwargs).eval()
-            with FakeTensorMode(allow_non_fake_inputs=True), FlopCounterMode(display=False) as counter, \
-                    torch.no_grad():
-                model(torch.empty(1, channels, input_size, input_size))
-        except Exception as second:  # noqa: BLE001
-            raise FlopsUnavailable(f"could not trace {name}: {second} (meta tensors: {error})") from None
-    return int(counter.get_total_flops()) // 2
 
 
 def gflops(name: str, input_size: int | None = None) -> float:

@@ -2,8 +2,8 @@
 
 Each model is built with its random parts off (every dropout / stochastic-depth knob set to 0), in
 training mode (BatchNorm normalises with the batch's statistics), with the same random canonical
-weights (PyTorch's `randomize`, exported and loaded everywhere). The gradient of the mean
-cross-entropy with respect to every trainable canonical tensor is compared with PyTorch's:
+weights (the reference framework's `randomize`, exported and loaded everywhere). The gradient of the
+mean cross-entropy with respect to every trainable canonical tensor is compared with the reference's:
 
     error = ||g - g_ref|| / max(||g_ref||, layer_floor * ||g_ref of its layer||, 1e-6 * ||all of g_ref||)
 
@@ -37,7 +37,7 @@ SMALL_SIZE = 64
 BATCH = 8
 # In float32, rounding alone moves a few pre-activations across a ReLU's kink or a max pool's tie, and
 # each such flip shifts whole gradients by ~1/sqrt(elements) (about 1e-2 in a ResNet): that is
-# float32's verdict, not the frameworks'. In float64 the three frameworks agree to ~1e-13, so a
+# float32's verdict, not the frameworks'. In float64 the frameworks agree to ~1e-13, so a
 # difference above the tolerance there is a real one. `--dtype float32` shows the float32 picture.
 DTYPE = "float64"
 NUM_CLASSES = 10
@@ -148,7 +148,7 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
     return errors, problems
 
 
-def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, reference: str = "torch",
+def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, reference: str = zoo.REFERENCE_FRAMEWORK,
                     size: int | None = None, batch: int = BATCH, seed: int = 0, tolerance: float = TOLERANCE,
                     layer_floor: float = LAYER_FLOOR, tamper: Tamper | None = None,
                     dtype: str = DTYPE) -> ModelCheck:
@@ -164,10 +164,9 @@ def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, refe
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, spec.in_channels, size, size)).astype(dtype)
     labels = rng.integers(0, NUM_CLASSES, batch)
-    torch_backend = zoo.backend("torch")
-    weights = torch_backend.export_weights(
-        torch_backend.randomize(zoo.create_model(model, "torch", num_classes=NUM_CLASSES, dtype=dtype, **overrides),
-                                seed=seed))
+    randomizer = zoo.backend(zoo.REFERENCE_FRAMEWORK)
+    weights = randomizer.export_weights(randomizer.randomize(
+        zoo.create_model(model, zoo.REFERENCE_FRAMEWORK, num_classes=NUM_CLASSES, dtype=dtype, **overrides), seed=seed))
 
     def gradients(framework: str):
         backend = zoo.backend(framework)
@@ -199,7 +198,7 @@ def gradcheck(models: Sequence[str], frameworks: Sequence[str] | None = None,
         except zoo.FrameworkUnavailableError:
             raise
         except Exception as error:  # one broken model must not hide the others' results
-            result = ModelCheck(model, 0, options.get("batch", BATCH), {}, options.get("reference", "torch"),
+            result = ModelCheck(model, 0, options.get("batch", BATCH), {}, options.get("reference", zoo.REFERENCE_FRAMEWORK),
                                 float("nan"), options.get("tolerance", TOLERANCE), [],
                                 error=f"{type(error).__name__}: {error}", dtype=options.get("dtype", DTYPE))
         results.append(result)
@@ -242,12 +241,14 @@ def add_parser(commands) -> None:
         "gradcheck", help="compare one training step's gradients across the frameworks",
         description="Gradients of the mean cross-entropy w.r.t. every canonical weight, in training mode "
                     "(BatchNorm on batch statistics, dropout and stochastic depth off), same random weights and "
-                    "batch in every framework, compared with PyTorch's. Exits 1 when any tensor's relative "
-                    "error exceeds the tolerance.",
+                    "batch in every framework, compared with the reference framework's. Exits 1 when any "
+                    "tensor's relative error exceeds the tolerance.",
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="model names or shell patterns ('resnet*')")
     parser.add_argument("--all", action="store_true", help="every registered model")
-    parser.add_argument("--frameworks", nargs="+", choices=("tf", "mxnet"), help="compared with torch (default: all installed)")
+    others = tuple(fw for fw in zoo.FRAMEWORKS if fw != zoo.REFERENCE_FRAMEWORK)
+    parser.add_argument("--frameworks", nargs="+", choices=others,
+                        help=f"compared with {zoo.REFERENCE_FRAMEWORK} (default: all installed)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest relative error per tensor (default 1e-3)")
     parser.add_argument("--layer-floor", type=float, default=LAYER_FLOOR,
                         help="a tensor's error is relative to at least this fraction of its layer's gradient norm "
@@ -268,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: name models (or patterns) or give --all, not both", file=sys.stderr)
         return 2
     try:
-        zoo.backend("torch")
+        zoo.backend(zoo.REFERENCE_FRAMEWORK)
         models = resolve_models(args.models, args.all)
         results = gradcheck(models, args.frameworks, log=lambda r: print(report(r, args.top), flush=True),
                             size=args.size, batch=args.batch, seed=args.seed, tolerance=args.tolerance,

@@ -14,8 +14,8 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "list", help="the registered models",
         description="Every registered model: family, default input, trainable parameters, forward GFLOPs "
-                    "(billions of multiply-adds per image, counted once from the PyTorch build on meta "
-                    "tensors) and the frameworks that can build it here.")
+                    "(billions of multiply-adds per image, counted once, by the reference framework's backend, "
+                    "without computing) and the frameworks that can build it here.")
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet*'")
     parser.add_argument("--json", metavar="PATH", help="also write the rows to this JSON file")
     parser.set_defaults(run=run)

@@ -170,7 +170,7 @@ def write_plots(out: Path, records: list[dict]) -> list[Path]:
     if not ok:
         return []
     frameworks = _frameworks(ok)
-    colours = {"torch": "#ee4c2c", "tf": "#ff8f00", "mxnet": "#2f7ed8"}
+    colours = {fw: info.colour for fw, info in zoo.FRAMEWORKS.items()}
     written = []
 
     keys = sorted({(r["mode"], r["batch_size"]) for r in ok}, key=lambda k: (k[0] != "infer", k[1]))

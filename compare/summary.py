@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 
 import zoo
 
@@ -16,11 +17,11 @@ MARK = "*"
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "summary", help="layer-by-layer table of one model across the frameworks",
-        description="Layer by layer (canonical PyTorch module names): output shape (C,H,W without the batch, "
+        description="Layer by layer (canonical names: the reference framework's module paths): output shape (C,H,W without the batch, "
                     "for every framework) and trainable parameters, side by side; rows where the "
                     f"frameworks differ are marked {MARK!r}; totals at the bottom.")
     parser.add_argument("model", help="a registered model (see `zoo-compare list`)")
-    parser.add_argument("--frameworks", help="comma-separated subset of torch,tf,mxnet (default: all installed)")
+    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--input-size", type=int, metavar="N", help="input height = width (default: the model's)")
     parser.add_argument("--all-layers", action="store_true",
                         help="also list layers only one framework has (padding, reshapes)")
@@ -41,14 +42,25 @@ def collect(name: str, frameworks: list[str], input_size: int) -> tuple[list[Lay
     return tables, notes
 
 
+def canonical_layers(tables: list[LayerTable]) -> set[str]:
+    """Layers that make rows even without weights: the reference framework's module paths (the canonical
+    names the other frameworks mirror) or, without the reference, the layers two frameworks or more have.
+    A layer that only one framework's graph needs (explicit padding, a separate addition or activation)
+    is left to --all-layers."""
+    for table in tables:
+        if table.framework == zoo.REFERENCE_FRAMEWORK:
+            return set(table.layers)
+    seen = Counter(name for table in tables for name in table.layers)
+    return {name for name, count in seen.items() if count > 1}
+
+
 def rows_for(tables: list[LayerTable], all_layers: bool = False) -> tuple[list[list[str]], int]:
     """Table rows (header first) and the number of rows marked as mismatches."""
-    # Layers known to PyTorch or MXNet (which mirror each other's module trees) and every layer that
-    # holds weights anywhere make the rows; Keras' own helpers (padding layers, the input) do not.
-    mirrored = {n for t in tables if t.framework in ("torch", "mxnet") for n in t.layers}
+    # Canonical layers and every layer that holds weights anywhere make the rows.
+    canonical = canonical_layers(tables)
 
     def keep(table, name):
-        return all_layers or not mirrored or name in mirrored or table.layers[name].state > 0
+        return all_layers or not canonical or name in canonical or table.layers[name].state > 0
 
     header = ["layer", "type"]
     for table in tables:
@@ -61,7 +73,8 @@ def rows_for(tables: list[LayerTable], all_layers: bool = False) -> tuple[list[l
         holds_weights = any(name in t.layers and t.layers[name].state for t in tables)
         for table in tables:
             layer = table.layers.get(name)
-            kind = kind or (layer.kind if layer and table.framework == "torch" else "")
+            # The reference framework's class names, where it has the layer.
+            kind = kind or (layer.kind if layer and table.framework == zoo.REFERENCE_FRAMEWORK else "")
             if layer is None:
                 cells += ["-", "-"]
                 if holds_weights:

@@ -81,9 +81,10 @@ def run_tour(out: str | Path = "runs/tour") -> int:
 
     status = 0
     models = representatives()
-    if "torch" in frameworks:
+    reference = zoo.FRAMEWORKS[zoo.REFERENCE_FRAMEWORK].title
+    if zoo.REFERENCE_FRAMEWORK in frameworks:
         sizes = {name: crosscheck_size(name) for name in models}
-        print(f"1. Cross-check, one model per family ({len(models)}): random PyTorch weights carried to every "
+        print(f"1. Cross-check, one model per family ({len(models)}): random {reference} weights carried to every "
               f"framework, same inputs, every pair compared")
         records = crosscheck_module.crosscheck(models, frameworks, batch=2, sizes=sizes)
         print(crosscheck_module.table(records))
@@ -94,7 +95,7 @@ def run_tour(out: str | Path = "runs/tour") -> int:
         write_json(out / "crosscheck.json", {"tolerance": crosscheck_module.DEFAULT_TOL, "records": records})
         status = 1 if failing else 0
     else:
-        print("1. Cross-check skipped: it takes its random weights from PyTorch, which is not installed here")
+        print(f"1. Cross-check skipped: it takes its random weights from {reference}, which is not installed here")
 
     picked, notes = bench_models()
     print(f"\n2. CPU inference benchmark, batch {BENCH_BATCH}, default input sizes: {', '.join(picked)}")

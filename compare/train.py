@@ -1,17 +1,15 @@
 """`train MODEL --dataset digits`: train one model in every framework the same way and compare the curves.
 
-Every framework starts from the same initial weights (PyTorch's initialisation, carried to the others
-through the canonical format), sees the same batches in the same order and takes the same steps:
-mean cross-entropy, SGD with momentum and coupled (PyTorch-style) weight decay on every trainable
-tensor, and one learning-rate schedule:
+Every framework starts from the same initial weights (the reference framework's initialisation, its
+backend's `initial_weights`, carried to the others through the canonical format), sees the same batches
+in the same order and takes the same steps: mean cross-entropy, SGD with momentum and coupled
+(PyTorch-style) weight decay on every trainable tensor, and one learning-rate schedule:
 
     g = grad + weight_decay * w;   buf = momentum * buf + g;   w = w - lr_t * buf
 
-PyTorch runs `torch.optim.SGD`, which computes exactly this. Keras' SGD (`m = momentum*m - lr*g`,
-decoupled `weight_decay`) and Gluon's 'sgd' (`mom = momentum*mom - lr*(g + wd*w)`) fold the learning
-rate into the momentum buffer, which equals the above only while the rate is constant: TensorFlow
-applies the update written out here (inside its `tf.function` step), MXNet its fused update with the
-buffer rescaled whenever the rate changes (see `MxnetRunner`).
+Each backend's `make_trainer` applies exactly this update. Several frameworks' own SGD fold the learning
+rate into the momentum buffer, which equals the rule only while the rate is constant; each Trainer says
+how it keeps to the rule under a changing rate.
 """
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -60,146 +57,14 @@ def batches(count: int, batch_size: int, epoch: int, seed: int) -> list[np.ndarr
     return [chunk for chunk in chunks if len(chunk) > 1]
 
 
-# --- one runner per framework: prepare data once, take a step, compute logits in inference mode ---
-
-class TorchRunner:
-    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
-        import torch
-
-        self.torch, self.model = torch, model
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(params, lr=0.0, momentum=momentum, weight_decay=weight_decay)
-        torch.manual_seed(seed)  # dropout masks
-
-    def prepare(self, x: np.ndarray):
-        return self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-
-    def labels(self, y: np.ndarray):
-        return self.torch.from_numpy(np.asarray(y, dtype=np.int64))
-
-    def step(self, x, y, lr: float) -> float:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
-
-    def logits(self, x) -> np.ndarray:
-        self.model.eval()
-        with self.torch.inference_mode():
-            return self.model(x).numpy()
-
-
-class TfRunner:
-    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
-        import keras
-        import tensorflow as tf
-
-        self.tf = tf
-        tf.random.set_seed(seed)  # dropout masks
-        variables = list(model.trainable_variables)
-        buffers = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables]
-        shape = (None, *model.input_shape[1:])
-        spec = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.float32)]
-
-        @tf.function(input_signature=spec)
-        def step(x, y, lr):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                    y, model(x, training=True), from_logits=True))
-            grads = tape.gradient(loss, variables)
-            for variable, grad, buffer in zip(variables, grads, buffers):
-                buffer.assign(momentum * buffer + (grad + weight_decay * variable))
-                variable.assign_sub(lr * buffer)
-            return loss
-
-        self.step_fn = step
-        self.infer = tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
-        # Trace now, so that graph building is not timed as training.
-        step.get_concrete_function()
-        self.infer.get_concrete_function()
-
-    def prepare(self, x: np.ndarray):
-        return np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 2, 3, 1)))
-
-    def labels(self, y: np.ndarray):
-        return np.asarray(y, dtype=np.int64)
-
-    def step(self, x, y, lr: float) -> float:
-        return float(self.step_fn(self.tf.constant(x), self.tf.constant(y), self.tf.constant(lr, self.tf.float32)))
-
-    def logits(self, x) -> np.ndarray:
-        return self.infer(self.tf.constant(x)).numpy()
-
-
-class MxnetRunner:
-    """Gluon's fused `sgd_mom_update` keeps `mom = -lr * buf` (the rate folded in). Rescaling `mom` by
-    lr_t / lr_(t-1) before each step keeps that identity under any schedule, so the update equals
-    the one above while staying one fused operation per tensor."""
-
-    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
-        import mxnet as mx
-
-        self.mx, self.model = mx, model
-        self.momentum, self.weight_decay = momentum, weight_decay
-        mx.random.seed(seed)  # dropout masks
-        self.params = [p for p in model.collect_params().values() if p.grad_req != "null"]
-        self.moms = [mx.nd.zeros(p.shape) for p in self.params]
-        self.last_lr: float | None = None
-        self.loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-        with warnings.catch_warnings():
-            # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
-            # still runs it; the warning is about hooks on children of a hybridized block.
-            warnings.filterwarnings("ignore", message="(?s).*hybridized while still having forward hook")
-            model.hybridize(static_alloc=True)
-
-    def prepare(self, x: np.ndarray):
-        return np.ascontiguousarray(x, dtype=np.float32)
-
-    def labels(self, y: np.ndarray):
-        return np.asarray(y, dtype=np.float32)
-
-    def step(self, x, y, lr: float) -> float:
-        mx = self.mx
-        x, y = mx.nd.array(x), mx.nd.array(y)
-        with mx.autograd.record(train_mode=True):
-            loss = self.loss(self.model(x), y).mean()
-        loss.backward()
-        if not lr > 0:
-            # mom = -lr * buf cannot carry the buffer through a zero rate (no schedule here gives one).
-            raise ValueError(f"the MXNet update needs a positive learning rate, got {lr!r}")
-        if self.last_lr is not None and lr != self.last_lr:
-            for mom in self.moms:
-                mom *= lr / self.last_lr
-        self.last_lr = lr
-        for param, mom in zip(self.params, self.moms):
-            weight = param.data()
-            mx.nd.sgd_mom_update(weight, param.grad(), mom, lr=lr, momentum=self.momentum, wd=self.weight_decay,
-                                 out=weight)
-        return float(loss.asscalar())
-
-    def logits(self, x) -> np.ndarray:
-        return self.model(self.mx.nd.array(x)).asnumpy()
-
-
-RUNNERS = {"torch": TorchRunner, "tf": TfRunner, "mxnet": MxnetRunner}
-
-
-def _accuracy(runner, x, y: np.ndarray) -> float:
-    predicted = np.concatenate([runner.logits(x[i:i + EVAL_BATCH]).argmax(1) for i in range(0, len(y), EVAL_BATCH)])
+def _accuracy(trainer, x, y: np.ndarray) -> float:
+    predicted = np.concatenate([trainer.logits(x[i:i + EVAL_BATCH]).argmax(1) for i in range(0, len(y), EVAL_BATCH)])
     return float((predicted == y).mean())
 
 
 def initial_weights(model: str, num_classes: int, seed: int, overrides: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """PyTorch's initialisation of `model` (torchvision's scheme where it has the model), as canonical weights."""
-    import torch
-
-    torch.manual_seed(seed)
-    built = zoo.create_model(model, "torch", num_classes=num_classes, **overrides)
-    return zoo.backend("torch").export_weights(built)
+    """The reference framework's initialisation of `model`, as canonical weights: every framework's start."""
+    return zoo.backend(zoo.REFERENCE_FRAMEWORK).initial_weights(model, num_classes, seed, overrides)
 
 
 def train(model: str, dataset: str | os.PathLike = "digits", frameworks: Sequence[str] | None = None, *,
@@ -215,7 +80,7 @@ def train(model: str, dataset: str | os.PathLike = "digits", frameworks: Sequenc
     `loss` (mean training loss of the epoch), `train_accuracy` and `test_accuracy` (inference mode,
     after the epoch), `images_per_sec` (training steps only, evaluation excluded), plus every step's
     loss and the accuracies before training. `weights` (a canonical mapping or a safetensors file)
-    replaces PyTorch's initialisation as the common start.
+    replaces the reference framework's initialisation as the common start.
     """
     spec = zoo.get_spec(model)
     overrides = dict(overrides or {})
@@ -282,14 +147,14 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
     backend = zoo.backend(framework)
     built = zoo.create_model(model, framework, num_classes=data.num_classes, **overrides)
     backend.load_weights(built, start)
-    runner = RUNNERS[framework](built, momentum, weight_decay, seed)
-    x_train, x_test = runner.prepare(data.x_train), runner.prepare(data.x_test)
-    y_train = runner.labels(data.y_train)
+    trainer = backend.make_trainer(built, momentum, weight_decay, seed)
+    x_train, x_test = trainer.prepare(data.x_train), trainer.prepare(data.x_test)
+    y_train = trainer.labels(data.y_train)
     record: dict[str, Any] = {
         "loss": [], "train_accuracy": [], "test_accuracy": [], "images_per_sec": [], "train_seconds": [],
         "step_loss": [], "lr": [],  # lr: the rate of each epoch's last step
-        "initial": {"train_accuracy": _accuracy(runner, x_train, data.y_train),
-                    "test_accuracy": _accuracy(runner, x_test, data.y_test)},
+        "initial": {"train_accuracy": _accuracy(trainer, x_train, data.y_train),
+                    "test_accuracy": _accuracy(trainer, x_test, data.y_test)},
     }
     epochs, steps, step = len(epoch_batches), sum(len(b) for b in epoch_batches), 0
     for epoch, chunks in enumerate(epoch_batches):
@@ -297,7 +162,7 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
         began = time.perf_counter()
         for chunk in chunks:
             rate = learning_rate(schedule, lr, step, epoch, steps, epochs)
-            losses.append(runner.step(x_train[chunk], y_train[chunk], rate) * len(chunk))
+            losses.append(trainer.step(x_train[chunk], y_train[chunk], rate) * len(chunk))
             record["step_loss"].append(losses[-1] / len(chunk))
             seen += len(chunk)
             step += 1
@@ -306,8 +171,8 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
         record["loss"].append(sum(losses) / seen)
         record["train_seconds"].append(seconds)
         record["images_per_sec"].append(seen / seconds)
-        record["train_accuracy"].append(_accuracy(runner, x_train, data.y_train))
-        record["test_accuracy"].append(_accuracy(runner, x_test, data.y_test))
+        record["train_accuracy"].append(_accuracy(trainer, x_train, data.y_train))
+        record["test_accuracy"].append(_accuracy(trainer, x_test, data.y_test))
         log(f"{framework:>6}  epoch {epoch + 1:>3}/{epochs}  loss {record['loss'][-1]:.4f}  "
             f"train {100 * record['train_accuracy'][-1]:6.2f}%  test {100 * record['test_accuracy'][-1]:6.2f}%  "
             f"{record['images_per_sec'][-1]:9,.0f} img/s")
@@ -320,11 +185,11 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
 
 def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
     """Final accuracies, their spread, and how far each framework's curves stray from the reference's
-    (PyTorch where it ran, else the first framework)."""
+    (the reference framework where it ran, else the first framework)."""
     runs = results["frameworks"]
     if not runs:
         return {}
-    reference = "torch" if "torch" in runs else next(iter(runs))
+    reference = zoo.REFERENCE_FRAMEWORK if zoo.REFERENCE_FRAMEWORK in runs else next(iter(runs))
     ref = runs[reference]
     final = {fw: run["test_accuracy"][-1] for fw, run in runs.items()}
     summary: dict[str, Any] = {
@@ -418,7 +283,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--seed", type=int, default=0, help="initial weights, split and batch order")
     parser.add_argument("--image-size", type=int, help="input size (default: the model's fixed or default size)")
     parser.add_argument("--limit", type=int, help="use a random subset of this many images")
-    parser.add_argument("--weights", help="start from this canonical safetensors file instead of PyTorch's init")
+    parser.add_argument("--weights", help="start from this canonical safetensors file instead of the reference "
+                                          "framework's initialisation")
     parser.add_argument("--set", dest="overrides", type=_option, action="append", default=[], metavar="KNOB=VALUE",
                         help="model option, e.g. --set dropout=0.5 (repeatable)")
     parser.add_argument("--out", help="output folder (default: runs/train-MODEL-DATASET)")

@@ -139,7 +139,8 @@ class Backend(Protocol):
 
     def bare_loop(self, name: str, batch: int, threads: int | None) -> Callable[[int], None]:
         """run(n): n inference calls of the zoo model and one synchronisation, written out by hand
-        (the yardstick of the bench harness's overhead, `compare.baseline`)."""
+        (the yardstick of the bench harness's overhead, `compare.baseline`). `threads`: the framework's
+        own thread setting, where it has one; the caller has set OMP_NUM_THREADS before the import."""
 
     def reference_name(self, model: str) -> str | None:
         """The dotted name of the framework's own implementation of registered `model`, None where it has none."""
@@ -150,8 +151,14 @@ class Backend(Protocol):
 
 
 # Only the reference framework (`zoo.REFERENCE_FRAMEWORK`) needs these: it randomises the weights
-# every cross-check starts from, and counts the multiply-adds.
-REFERENCE_ONLY = ("randomize", "count_macs")
+# every cross-check starts from, counts the multiply-adds, and initialises the weights every framework
+# trains from:
+#   randomize(model, seed=0) -> model: every parameter and buffer random, BatchNorm statistics included
+#   count_macs(name, input_size, num_classes=None, in_channels=None) -> int: multiply-adds of convolutions
+#       and dense layers for one image, without computing
+#   initial_weights(name, num_classes, seed, overrides) -> dict: the framework's own initialisation of
+#       registered model `name` (with the family's knobs `overrides`), as canonical weights
+REFERENCE_ONLY = ("randomize", "count_macs", "initial_weights")
 
 REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT")
 

@@ -166,17 +166,16 @@ class _mode:
         self.model.train() if self.was else self.model.eval()
 
 
-@nnx.jit
-def _forward(model: nnx.Module, x: jnp.ndarray) -> jnp.ndarray:
-    return model(x)
-
-
 def predict(model: nnx.Module, images: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float batch (transposed to NHWC here), in inference mode, jitted."""
+    """Logits for an NCHW float batch (transposed to NHWC here), in inference mode.
+
+    Eager, as Keras' `model(x)` is: a one-off call compiles each operation once (and shares them with
+    every model that has the same shapes) instead of compiling the whole model. Repeated calls are
+    faster jitted: `zoo_jax.steps.inference` gives the pure function to `jax.jit`.
+    """
     x = inputs(model, images)
-    model.zoo_signature.check(x.shape, LAYOUT)  # before tracing, so the error is the zoo's own
     with _mode(model, train=False):
-        return np.asarray(_forward(model, x))
+        return np.asarray(model(x))
 
 
 def infer_output_shape(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -45,6 +45,43 @@ def _two(value: int | Sequence[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+# ---------------------------------------------------------------- initial weights
+
+def host_random(rngs: nnx.Rngs) -> np.random.Generator:
+    """A NumPy generator seeded from the `params` stream of `rngs`.
+
+    Initial weights are drawn on the host: `jax.random` compiles one XLA program per distinct weight
+    shape, which made building a ResNet take half a minute, for numbers used once.
+    """
+    return np.random.default_rng(np.asarray(jax.random.key_data(rngs.params())))
+
+
+def uniform(rngs: nnx.Rngs, shape, low: float, high: float) -> jnp.ndarray:
+    return jnp.asarray(host_random(rngs).uniform(low, high, shape), jnp.float32)
+
+
+def normal(rngs: nnx.Rngs, shape, std: float = 1.0) -> jnp.ndarray:
+    return jnp.asarray(host_random(rngs).normal(0.0, std, shape), jnp.float32)
+
+
+def truncated_normal(rngs: nnx.Rngs, shape, std: float, low: float, high: float) -> jnp.ndarray:
+    """Normal(0, std) restricted to [low, high] (in units of the values, not of std), by redrawing."""
+    generator = host_random(rngs)
+    values = generator.normal(0.0, std, shape)
+    outside = (values < low) | (values > high)
+    while outside.any():
+        values[outside] = generator.normal(0.0, std, int(outside.sum()))
+        outside = (values < low) | (values > high)
+    return jnp.asarray(values, jnp.float32)
+
+
+def fans(kernel: nnx.Variable) -> tuple[int, int]:
+    """(fan_in, fan_out) of an HWIO convolution or (in, out) dense kernel, as torch.nn.init computes them."""
+    shape = kernel.value.shape
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 class Layer(nnx.Module):
     """A leaf module: `forward` computes, `__call__` also records the output shape for `layer_shapes`."""
 
@@ -119,10 +156,8 @@ class Conv2d(Layer):
         self.padding = _pairs(padding)
         fan_in = in_channels // groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
-        self.kernel = nnx.Param(jax.random.uniform(rngs.params(), (kh, kw, in_channels // groups, out_channels),
-                                                   jnp.float32, -bound, bound))
-        self.bias = nnx.Param(jax.random.uniform(rngs.params(), (out_channels,), jnp.float32, -bound, bound)) \
-            if bias else None
+        self.kernel = nnx.Param(uniform(rngs, (kh, kw, in_channels // groups, out_channels), -bound, bound))
+        self.bias = nnx.Param(uniform(rngs, (out_channels,), -bound, bound)) if bias else None
 
     def forward(self, x):
         y = lax.conv_general_dilated(
@@ -146,10 +181,8 @@ class Linear(Layer):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rngs: nnx.Rngs) -> None:
         bound = 1.0 / math.sqrt(in_features)
-        self.kernel = nnx.Param(jax.random.uniform(rngs.params(), (in_features, out_features), jnp.float32,
-                                                   -bound, bound))
-        self.bias = nnx.Param(jax.random.uniform(rngs.params(), (out_features,), jnp.float32, -bound, bound)) \
-            if bias else None
+        self.kernel = nnx.Param(uniform(rngs, (in_features, out_features), -bound, bound))
+        self.bias = nnx.Param(uniform(rngs, (out_features,), -bound, bound)) if bias else None
 
     def forward(self, x):
         y = x @ self.kernel.value.astype(x.dtype)

@@ -5,6 +5,7 @@ names are the canonical names once BatchNorm's gamma/beta are called weight/bias
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import warnings
 from typing import Mapping
@@ -26,6 +27,10 @@ _GLUON_TO_CANONICAL = {"gamma": "weight", "beta": "bias"}
 # The input check is a pre-hook on the top-level block, which Block.__call__ runs before the cached
 # graph, hybridized or not; Gluon's warning is about hooks on child blocks inside a hybridized graph.
 warnings.filterwarnings("ignore", message=r'(?s)".*" is being hybridized while still having forward hook')
+
+
+def version() -> str:
+    return mx.__version__
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
@@ -111,4 +116,21 @@ def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -
     return float(loss.asscalar()), {name: p.grad().asnumpy().copy() for name, p in params.items()}
 
 
-__all__ = ["build_model", "canonical_parameters", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict"]
+def release_memory() -> None:
+    gc.collect()
+
+
+def bench_runner(device: str, options: dict):
+    from .bench import Runner
+
+    return Runner(device, options)
+
+
+from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
+from .summary import layer_shapes, trainable_names  # noqa: E402
+from .training import make_trainer  # noqa: E402
+
+__all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "canonical_parameters",
+           "count_parameters", "export_weights", "infer_output_shape", "layer_shapes", "load_weights",
+           "loss_gradients", "make_trainer", "predict", "reference_name", "reference_variant", "release_memory",
+           "trainable_names", "version"]

@@ -5,6 +5,7 @@ Every layer that holds weights is named after the PyTorch module it mirrors (`fe
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from typing import Mapping
@@ -23,6 +24,10 @@ from .weights import canonical_variables  # noqa: E402
 
 FRAMEWORK = "tf"
 LAYOUT = "NHWC"
+
+
+def version() -> str:
+    return tf.__version__
 
 
 class ZooModel(keras.Model):
@@ -106,4 +111,22 @@ def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -
     }
 
 
-__all__ = ["ZooModel", "build_model", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict"]
+def release_memory() -> None:
+    """Drop Keras' graph state, which otherwise grows with every model built in this process."""
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def bench_runner(device: str, options: dict):
+    from .bench import Runner
+
+    return Runner(device, options)
+
+
+from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
+from .summary import layer_shapes, trainable_names  # noqa: E402
+from .training import make_trainer  # noqa: E402
+
+__all__ = ["FRAMEWORK", "LAYOUT", "ZooModel", "bare_loop", "bench_runner", "build_model", "count_parameters",
+           "export_weights", "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "make_trainer",
+           "predict", "reference_name", "reference_variant", "release_memory", "trainable_names", "version"]

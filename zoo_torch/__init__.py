@@ -1,6 +1,7 @@
 """The PyTorch zoo: `zoo.create_model(name, framework="torch")` builds from here. Inputs are NCHW."""
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Mapping
 
@@ -14,6 +15,10 @@ from zoo.weights import check_mapping
 
 FRAMEWORK = "torch"
 LAYOUT = "NCHW"
+
+
+def version() -> str:
+    return torch.__version__
 
 
 def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_channels: int,
@@ -138,4 +143,21 @@ def loss_gradients(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> 
     return loss.item(), grads
 
 
-__all__ = ["build_model", "count_parameters", "export_weights", "infer_output_shape", "load_weights", "loss_gradients", "predict", "randomize"]
+def release_memory() -> None:
+    gc.collect()
+
+
+def bench_runner(device: str, options: dict):
+    from .bench import Runner
+
+    return Runner(device, options)
+
+
+from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
+from .summary import count_macs, layer_shapes, trainable_names  # noqa: E402
+from .training import initial_weights, make_trainer  # noqa: E402
+
+__all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "count_macs", "count_parameters",
+           "export_weights", "infer_output_shape", "initial_weights", "layer_shapes", "load_weights",
+           "loss_gradients", "make_trainer", "predict", "randomize", "reference_name", "reference_variant",
+           "release_memory", "trainable_names", "version"]

@@ -1,0 +1,28 @@
+"""EfficientNet B0-B7 in Flax NNX, module for module `zoo_torch.efficientnet` (torchvision's tree).
+
+The MBConv block is MobileNet's `InvertedResidual` (zoo_jax/mobilenet.py) with SiLU, SE and
+stochastic depth; each stage is its own Sequential (`features.<stage>.<block>`), as in torchvision.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from flax import nnx
+
+from zoo.specs.efficientnet import EfficientNetConfig
+
+from . import Network
+from .layers import BatchNorm2d, Dropout, Linear, Sequential
+from .mobilenet import ConvBNAct, InvertedResidual, MobileNet, init_weights
+
+
+def build(config: EfficientNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
+    norm = partial(BatchNorm2d, eps=config.bn_eps, momentum=config.bn_momentum)
+    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="silu", rngs=rngs)]
+    stages = config.plan()
+    for stage in stages:
+        features.append(Sequential(*(InvertedResidual(p, norm, stochastic_depth=True, rngs=rngs) for p in stage)))
+    features.append(ConvBNAct(stages[-1][-1].out_channels, config.head(), 1, norm=norm, activation="silu", rngs=rngs))
+    model = MobileNet(features, [Dropout(config.dropout, rngs=rngs), Linear(config.head(), num_classes, rngs=rngs)])
+    init_weights(model, rngs, linear_init="uniform")
+    return model

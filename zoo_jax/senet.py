@@ -1,0 +1,32 @@
+"""SE-ResNet in Flax NNX: the JAX ResNet (zoo_jax.resnet) with a squeeze-and-excitation module on
+every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`, module for module `zoo_torch.senet`."""
+from __future__ import annotations
+
+from functools import partial
+
+from flax import nnx
+
+from zoo.specs.senet import SEResNetConfig
+
+from . import Network, resnet
+from .layers import AdaptiveAvgPool2d, Conv2d, ReLU, Sigmoid
+
+
+class SqueezeExcitation(nnx.Module):
+    """Hu et al.'s SE module; the same layout and names as torchvision.ops.SqueezeExcitation."""
+
+    def __init__(self, channels: int, reduction: int, *, rngs: nnx.Rngs) -> None:
+        squeezed = channels // reduction
+        self.avgpool = AdaptiveAvgPool2d(1)
+        self.fc1 = Conv2d(channels, squeezed, 1, rngs=rngs)
+        self.relu = ReLU()
+        self.fc2 = Conv2d(squeezed, channels, 1, rngs=rngs)
+        self.sigmoid = Sigmoid()
+
+    def __call__(self, x):
+        return x * self.sigmoid(self.fc2(self.relu(self.fc1(self.avgpool(x)))))
+
+
+def build(config: SEResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
+    return resnet.build(config, num_classes, in_channels, rngs=rngs,
+                        attention=partial(SqueezeExcitation, reduction=config.se_reduction))

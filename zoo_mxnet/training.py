@@ -1,0 +1,62 @@
+"""Training parity (`compare train`): MXNet's Trainer."""
+from __future__ import annotations
+
+import warnings
+
+from . import _compat  # noqa: F401  (must run before mxnet is imported)
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+class Trainer:
+    """The contract's rule (g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf) with Gluon's
+    fused update. Gluon's 'sgd' (`mom = momentum*mom - lr*(g + wd*w)`) keeps `mom = -lr * buf`, the rate
+    folded in, which equals the rule only while the rate is constant. Rescaling `mom` by
+    lr_t / lr_(t-1) before each step keeps that identity under any schedule, so the update equals
+    the rule while staying one fused operation per tensor."""
+
+    def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
+        self.model = model
+        self.momentum, self.weight_decay = momentum, weight_decay
+        mx.random.seed(seed)  # dropout masks
+        self.params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+        self.moms = [mx.nd.zeros(p.shape) for p in self.params]
+        self.last_lr: float | None = None
+        self.loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+        with warnings.catch_warnings():
+            # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
+            # still runs it; the warning is about hooks on children of a hybridized block.
+            warnings.filterwarnings("ignore", message="(?s).*hybridized while still having forward hook")
+            model.hybridize(static_alloc=True)
+
+    def prepare(self, x: np.ndarray):
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def labels(self, y: np.ndarray):
+        return np.asarray(y, dtype=np.float32)
+
+    def step(self, x, y, lr: float) -> float:
+        x, y = mx.nd.array(x), mx.nd.array(y)
+        with mx.autograd.record(train_mode=True):
+            loss = self.loss(self.model(x), y).mean()
+        loss.backward()
+        if not lr > 0:
+            # mom = -lr * buf cannot carry the buffer through a zero rate (no schedule here gives one).
+            raise ValueError(f"the MXNet update needs a positive learning rate, got {lr!r}")
+        if self.last_lr is not None and lr != self.last_lr:
+            for mom in self.moms:
+                mom *= lr / self.last_lr
+        self.last_lr = lr
+        for param, mom in zip(self.params, self.moms):
+            weight = param.data()
+            mx.nd.sgd_mom_update(weight, param.grad(), mom, lr=lr, momentum=self.momentum, wd=self.weight_decay,
+                                 out=weight)
+        return float(loss.asscalar())
+
+    def logits(self, x) -> np.ndarray:
+        return self.model(mx.nd.array(x)).asnumpy()
+
+
+def make_trainer(model, momentum: float, weight_decay: float, seed: int) -> Trainer:
+    return Trainer(model, momentum, weight_decay, seed)
