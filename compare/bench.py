@@ -52,7 +52,8 @@ def add_parser(commands) -> None:
                     "and PNG plots.")
     parser.add_argument("--models", default="*",
                         help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
-    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
+    parser.add_argument("--frameworks",
+                        help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated (default 1,8,32)")
     parser.add_argument("--modes", default="infer,train", help="infer, train or both (default infer,train)")
     parser.add_argument("--device", default="auto", choices=DEVICES,

@@ -32,7 +32,8 @@ def add_parser(commands) -> None:
                     "Exit status 1 when any pair exceeds the tolerance or fails to run.")
     parser.add_argument("models", nargs="*", help="model names or shell patterns ('resnet*')")
     parser.add_argument("--all", action="store_true", help="every registered model")
-    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
+    parser.add_argument("--frameworks",
+                        help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--tol", type=positive_float, default=DEFAULT_TOL,
                         help=f"largest relative error accepted (default {DEFAULT_TOL:g})")
     parser.add_argument("--batch", type=positive_int, default=2, help="images per check (default 2)")

@@ -148,10 +148,10 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
     return errors, problems
 
 
-def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *, reference: str = zoo.REFERENCE_FRAMEWORK,
-                    size: int | None = None, batch: int = BATCH, seed: int = 0, tolerance: float = TOLERANCE,
-                    layer_floor: float = LAYER_FLOOR, tamper: Tamper | None = None,
-                    dtype: str = DTYPE) -> ModelCheck:
+def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *,
+                    reference: str = zoo.REFERENCE_FRAMEWORK, size: int | None = None, batch: int = BATCH,
+                    seed: int = 0, tolerance: float = TOLERANCE, layer_floor: float = LAYER_FLOOR,
+                    tamper: Tamper | None = None, dtype: str = DTYPE) -> ModelCheck:
     """Gradients of one training step of `model` in each framework against `reference`'s.
 
     `tamper(framework, weights) -> weights` may alter the weights one framework receives (tests plant
@@ -198,8 +198,9 @@ def gradcheck(models: Sequence[str], frameworks: Sequence[str] | None = None,
         except zoo.FrameworkUnavailableError:
             raise
         except Exception as error:  # one broken model must not hide the others' results
-            result = ModelCheck(model, 0, options.get("batch", BATCH), {}, options.get("reference", zoo.REFERENCE_FRAMEWORK),
-                                float("nan"), options.get("tolerance", TOLERANCE), [],
+            result = ModelCheck(model, 0, options.get("batch", BATCH), {},
+                                options.get("reference", zoo.REFERENCE_FRAMEWORK), float("nan"),
+                                options.get("tolerance", TOLERANCE), [],
                                 error=f"{type(error).__name__}: {error}", dtype=options.get("dtype", DTYPE))
         results.append(result)
         if log:

@@ -17,11 +17,12 @@ MARK = "*"
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "summary", help="layer-by-layer table of one model across the frameworks",
-        description="Layer by layer (canonical names: the reference framework's module paths): output shape (C,H,W without the batch, "
-                    "for every framework) and trainable parameters, side by side; rows where the "
-                    f"frameworks differ are marked {MARK!r}; totals at the bottom.")
+        description="Layer by layer (canonical names: the reference framework's module paths): output shape "
+                    "(C,H,W without the batch, for every framework) and trainable parameters, side by side; "
+                    f"rows where the frameworks differ are marked {MARK!r}; totals at the bottom.")
     parser.add_argument("model", help="a registered model (see `zoo-compare list`)")
-    parser.add_argument("--frameworks", help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
+    parser.add_argument("--frameworks",
+                        help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
     parser.add_argument("--input-size", type=int, metavar="N", help="input height = width (default: the model's)")
     parser.add_argument("--all-layers", action="store_true",
                         help="also list layers only one framework has (padding, reshapes)")

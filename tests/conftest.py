@@ -13,7 +13,9 @@ import pytest
 
 import zoo
 
-FRAMEWORKS = ("torch", "tf", "mxnet")
+FRAMEWORKS = tuple(zoo.FRAMEWORKS)  # registry order
+# The frameworks checked against the reference framework, whose models define the canonical weights.
+OTHER_FRAMEWORKS = tuple(fw for fw in FRAMEWORKS if fw != zoo.REFERENCE_FRAMEWORK)
 MODELS = zoo.list_models()
 # Height and width of the cheap forward/backward checks, where the architecture allows it.
 SMALL_SIZE = 32

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import zoo
-from conftest import framework_params
+from conftest import OTHER_FRAMEWORKS, framework_params
 from zoo.specs.alexnet import AlexNetConfig
 from zoo.specs.googlenet import GoogLeNetConfig
 from zoo.specs.nin import NiNConfig
 from zoo.specs.vgg import CONFIGS, VGGConfig
 
-OTHERS = framework_params(("tf", "mxnet"))
+OTHERS = framework_params(OTHER_FRAMEWORKS)
 
 
 def images(size: int, channels: int = 3, batch: int = 2, seed: int = 0, scale: float = 1.0) -> np.ndarray:

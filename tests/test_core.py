@@ -6,7 +6,7 @@ import pytest
 
 import zoo
 from zoo.arith import conv_out, make_divisible, round_filters, round_repeats
-from zoo.registry import FRAMEWORKS
+from zoo.registry import FRAMEWORKS, Framework
 
 pytestmark = pytest.mark.core
 
@@ -60,12 +60,13 @@ def test_unknown_model_names_the_closest_ones():
 
 
 def test_unknown_framework_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown framework 'jax'; expected one of torch, tf, mxnet"):
-        zoo.create_model("lenet5", "jax")
+    with pytest.raises(ValueError, match=f"unknown framework 'caffe'; expected one of {', '.join(FRAMEWORKS)}$"):
+        zoo.create_model("lenet5", "caffe")
 
 
 def test_missing_framework_says_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(FRAMEWORKS, "absent", ("zoo_absent_backend", "zoo_absent_backend", "pip install absent"))
+    monkeypatch.setitem(FRAMEWORKS, "absent", Framework("absent", "zoo_absent_backend", ("zoo_absent_backend",),
+                                                        "pip install absent", "Absent", "#000000"))
     with pytest.raises(zoo.FrameworkUnavailableError, match="not installed here; install it with: pip install absent"):
         zoo.create_model("lenet5", "absent")
     assert "absent" not in zoo.available_frameworks()

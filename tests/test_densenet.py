@@ -80,7 +80,7 @@ def test_torchvision_key_names_and_shapes():
     assert tuple(zoo.create_model("densenet161", "torch").state_dict()["classifier.weight"].shape) == (1000, 2208)
 
 
-@pytest.mark.parametrize("framework", ["tf", "mxnet"])
+@pytest.mark.parametrize("framework", OTHER_FRAMEWORKS)
 def test_weight_names_equal_torch(framework):
     names = set(zoo.backend(framework).export_weights(zoo.create_model("densenet121", framework, **SMALL)))
     assert names == set(zoo.backend("torch").export_weights(zoo.create_model("densenet121", "torch", **SMALL)))

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 import zoo
+from conftest import FRAMEWORKS, OTHER_FRAMEWORKS, framework_params
 from zoo.arith import round_filters, round_repeats
-
-FRAMEWORKS = ("torch", "tf", "mxnet")
 
 # name: (width, depth, dropout, paper resolution); torchvision's builders and Table 2 of the paper.
 TABLE = {
@@ -82,7 +81,7 @@ def test_stochastic_depth_grows_linearly_with_depth():
     np.testing.assert_allclose(probs, [0.2 * i / 16 for i in range(16)])
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", framework_params(FRAMEWORKS))
 def test_stochastic_depth_acts_in_training_only(framework):
     # A large drop probability and no dropout: training passes differ, inference passes do not.
     knobs = dict(width_mult=0.25, depth_mult=0.34, stochastic_depth_prob=0.9, dropout=0.0)
@@ -112,7 +111,8 @@ def _training_forward(framework, model, images):
         return model(mx.nd.array(images)).asnumpy()
 
 
-def test_training_mode_loss_and_gradients_match_pytorch():
+@pytest.mark.parametrize("framework", framework_params(OTHER_FRAMEWORKS))
+def test_training_mode_loss_and_gradients_match_pytorch(framework):
     # Without the random parts (dropout, stochastic depth), a training step is deterministic: batch
     # statistics, SiLU, SE and the shortcut must give PyTorch's loss and gradients.
     knobs = dict(width_mult=0.5, depth_mult=0.5, stochastic_depth_prob=0.0, dropout=0.0)
@@ -124,21 +124,21 @@ def test_training_mode_loss_and_gradients_match_pytorch():
     labels = np.array([0, 1, 2, 3])
     loss, grads = torch_backend.loss_gradients(reference, images, labels)
     expected = np.concatenate([grads[k].ravel() for k in sorted(grads)])
-    for framework in ("tf", "mxnet"):
-        backend = zoo.backend(framework)
-        model = zoo.create_model("efficientnet_b0", framework, num_classes=5, **knobs)
-        backend.load_weights(model, weights)
-        got_loss, got_grads = backend.loss_gradients(model, images, labels)
-        assert sorted(got_grads) == sorted(grads)
-        assert abs(got_loss - loss) <= 1e-5 * abs(loss)
-        # One relative error over all gradients: some BatchNorm biases feed another BatchNorm and
-        # have a gradient of exactly zero in theory, rounding noise in practice.
-        got = np.concatenate([got_grads[k].ravel() for k in sorted(grads)])
-        error = np.linalg.norm(got - expected) / np.linalg.norm(expected)
-        assert error <= 1e-4, f"{framework}: gradient relative error {error:.2e}"
+    backend = zoo.backend(framework)
+    model = zoo.create_model("efficientnet_b0", framework, num_classes=5, **knobs)
+    backend.load_weights(model, weights)
+    got_loss, got_grads = backend.loss_gradients(model, images, labels)
+    assert sorted(got_grads) == sorted(grads)
+    assert abs(got_loss - loss) <= 1e-5 * abs(loss)
+    # One relative error over all gradients: some BatchNorm biases feed another BatchNorm and
+    # have a gradient of exactly zero in theory, rounding noise in practice.
+    got = np.concatenate([got_grads[k].ravel() for k in sorted(grads)])
+    error = np.linalg.norm(got - expected) / np.linalg.norm(expected)
+    assert error <= 1e-4, f"{framework}: gradient relative error {error:.2e}"
 
 
-def test_custom_scaled_variant_agrees_everywhere():
+@pytest.mark.parametrize("framework", framework_params(OTHER_FRAMEWORKS))
+def test_custom_scaled_variant_agrees_everywhere(framework):
     # A network the paper does not list, made by the same compound-scaling rule.
     knobs = dict(width_mult=0.75, depth_mult=0.6, dropout=0.1)
     torch_backend = zoo.backend("torch")
@@ -147,17 +147,16 @@ def test_custom_scaled_variant_agrees_everywhere():
     images = np.random.default_rng(3).standard_normal((3, 3, 48, 48)).astype(np.float32)
     expected = torch_backend.predict(reference, images)
     counts = torch_backend.count_parameters(reference)
-    for framework in ("tf", "mxnet"):
-        backend = zoo.backend(framework)
-        model = zoo.create_model("efficientnet_b0", framework, num_classes=6, **knobs)
-        assert backend.count_parameters(model) == counts
-        backend.load_weights(model, weights)
-        got = backend.predict(model, images)
-        assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-4
-        np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
+    backend = zoo.backend(framework)
+    model = zoo.create_model("efficientnet_b0", framework, num_classes=6, **knobs)
+    assert backend.count_parameters(model) == counts
+    backend.load_weights(model, weights)
+    got = backend.predict(model, images)
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-4
+    np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", framework_params(FRAMEWORKS))
 def test_builders_take_batchnorm_settings_from_the_config(framework):
     model = zoo.create_model("efficientnet_b0", framework, num_classes=3, width_mult=0.25, depth_mult=0.25,
                              bn_eps=1e-3, bn_momentum=0.01)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from conftest import MODELS, REPRESENTATIVES, framework_params, random_images, small_size
+from conftest import MODELS, OTHER_FRAMEWORKS, REPRESENTATIVES, framework_params, random_images, small_size
 
 NUM_CLASSES = 7  # not any model's default, so a head that ignores num_classes shows
 # Narrower dense heads where a float64 copy of the canonical one (100M+ weights) would cost gigabytes;
@@ -80,7 +80,7 @@ def test_weights_round_trip_through_a_file(model_cache, framework, name, tmp_pat
     np.testing.assert_allclose(backend.predict(fresh, images), backend.predict(source, images), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("framework", framework_params(("tf", "mxnet")))
+@pytest.mark.parametrize("framework", framework_params(OTHER_FRAMEWORKS))
 def test_matches_pytorch_on_random_weights(model_cache, framework, name):
     weights = model_cache.random_weights(name, num_classes=NUM_CLASSES)
     reference, model = small(model_cache, "torch", name), small(model_cache, framework, name)
@@ -187,7 +187,7 @@ def test_tf_training_step_updates_batchnorm_statistics_as_pytorch_does(model_cac
 
 
 @pytest.mark.parametrize("name", sorted(REPRESENTATIVES))
-@pytest.mark.parametrize("framework", framework_params(("tf", "mxnet")))
+@pytest.mark.parametrize("framework", framework_params(OTHER_FRAMEWORKS))
 def test_float64_models_match_pytorch_to_double_precision(model_cache, framework, name):
     # In float64 the frameworks' only differences are rounding at ~1e-16: agreement to 1e-10 leaves
     # no room for an approximated operation (a padding, an epsilon, an activation's constant).

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
+import conftest
 from conftest import framework_params
 
 
@@ -39,6 +40,6 @@ def compare_with_torch(name: str, framework: str, *, size: int, batch: int = 2, 
     return error
 
 
-OTHER_FRAMEWORKS = framework_params(("tf", "mxnet"))
+OTHER_FRAMEWORKS = framework_params(conftest.OTHER_FRAMEWORKS)
 ALL_FRAMEWORKS = framework_params()
 __all__ = ["ALL_FRAMEWORKS", "OTHER_FRAMEWORKS", "compare_with_torch", "counts", "knobs", "pytest"]

@@ -42,7 +42,9 @@ class Skip(Exception):
 class BenchRunner(Protocol):
     """Runs benchmark cells of one framework in a worker process of its own (`compare.worker`).
 
-    Built as `Runner(device, options)` with device "cpu", "gpu" or "auto" and options {"threads": N|None}.
+    Made by the backend's `bench_runner(device, options)`, with device "cpu", "gpu" or "auto" and options
+    {"threads": N|None}; the shared measuring tools (host memory, timed rounds, the peak probe's timing)
+    are in `zoo.benchtools`.
     A cell is a dict with model, implementation ("zoo" or "reference"), mode ("infer" or "train"),
     batch_size, input_size, num_classes, amp ("auto", "on", "off"), compile (bool), channels_last
     ("auto", "on", "off", read by the frameworks that have the choice), and overrides (the family's knobs).

@@ -39,11 +39,11 @@ class DenseLayer(nnx.Module):
         return self.conv1(self.relu1(self.norm1(jnp.concatenate(features, axis=-1))))
 
     def __call__(self, features: list):
-        # The concatenation is the memory hog (quadratic in depth): under remat it and its BN-ReLU-conv
-        # are recomputed in the backward pass instead of kept (torchvision's memory_efficient). norm1's
-        # statistics are updated once, by the forward pass; the recomputation's are discarded.
-        if self.memory_efficient:
-            out = _checkpointed_bn_function(self, *features)
+        # The concatenation is the memory hog (quadratic in depth): recomputing it and its BN-ReLU-conv
+        # in the backward pass instead of keeping them is torchvision's memory_efficient. As torch, only
+        # where gradients are taken in training (torch: with grad enabled); inference runs it plainly.
+        if self.memory_efficient and not self.norm1.use_running_average:
+            out = self._checkpointed_bn_function(features)
         else:
             out = self.bn_function(*features)
         if self.bottleneck:
@@ -52,8 +52,19 @@ class DenseLayer(nnx.Module):
             out = self._dropout(out)
         return out
 
+    def _checkpointed_bn_function(self, features: list):
+        # jax.checkpoint over a functional copy, rather than nnx.remat, which re-homes the modules into
+        # its trace and so breaks a model closed over by a plain JAX transform. norm1's statistics are
+        # written back once, from the forward pass; the backward pass's recomputation only feeds gradients.
+        graphdef, state = nnx.split(self)
 
-_checkpointed_bn_function = nnx.remat(DenseLayer.bn_function)
+        def bn_function(state, *features):
+            layer = nnx.merge(graphdef, state)
+            return layer.bn_function(*features), nnx.state(layer.norm1, nnx.BatchStat)
+
+        out, statistics = jax.checkpoint(bn_function)(state, *features)
+        nnx.update(self.norm1, statistics)
+        return out
 
 
 class DenseBlock(nnx.Module):
