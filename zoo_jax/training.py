@@ -30,12 +30,9 @@ class Trainer:
     def step(self, x, y, lr: float) -> float:
         self.params, self.rest, self.buffers, loss = self.step_fn(
             self.params, self.rest, self.buffers, x, y, jnp.asarray(lr, self.graph_dtype))
+        # The step donated the model's arrays: the module takes the new ones, so it is always current.
+        write_back(self.model, self.params, self.rest)
         return float(loss)
 
     def logits(self, x) -> np.ndarray:
         return np.asarray(self.forward(self.params, self.rest, x))
-
-    def finish(self) -> nnx.Module:
-        """The model with the trained arrays written back."""
-        write_back(self.model, self.params, self.rest)
-        return self.model

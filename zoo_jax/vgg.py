@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from zoo.specs.vgg import M, VGGConfig
 
 from . import Network
-from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential,
+from .layers import (AdaptiveAvgPool2d, normal, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential,
                      flatten)
 
 
@@ -36,9 +35,9 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
         if isinstance(module, Conv2d):
             kh, kw, _, out_channels = module.kernel.value.shape
             std = math.sqrt(2.0 / (out_channels * kh * kw))
-            module.kernel.value = std * jax.random.normal(rngs.params(), module.kernel.value.shape, jnp.float32)
+            module.kernel.value = normal(rngs, module.kernel.value.shape, std)
         elif isinstance(module, Linear):
-            module.kernel.value = 0.01 * jax.random.normal(rngs.params(), module.kernel.value.shape, jnp.float32)
+            module.kernel.value = normal(rngs, module.kernel.value.shape, 0.01)
         else:
             continue
         module.bias.value = jnp.zeros_like(module.bias.value)
