@@ -152,6 +152,19 @@ class Backend(Protocol):
         that make the zoo build it. None where they are the same architecture."""
 
 
+def first_shape(output) -> tuple[int, ...] | None:
+    """The shape of a layer's output, or of its first array where it returns several (GoogLeNet's
+    auxiliary heads): what `layer_shapes` reports for it."""
+    if hasattr(output, "shape"):
+        return tuple(output.shape)
+    if isinstance(output, (list, tuple)):
+        for item in output:
+            shape = first_shape(item)
+            if shape is not None:
+                return shape
+    return None
+
+
 # Only the reference framework (`zoo.REFERENCE_FRAMEWORK`) needs these: it randomises the weights
 # every cross-check starts from, counts the multiply-adds, and initialises the weights every framework
 # trains from:

@@ -2,6 +2,8 @@
 mirroring the PyTorch module tree."""
 from __future__ import annotations
 
+from zoo.contract import first_shape
+
 from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
@@ -23,7 +25,7 @@ def layer_shapes(model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple],
 
     def hook_for(name):
         def hook(block, inputs, output):
-            shape = _first_shape(output)
+            shape = first_shape(output)
             if shape is not None:
                 shapes[name] = tuple(shape[1:])
         return hook
@@ -40,17 +42,6 @@ def layer_shapes(model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple],
             handle.detach()
     shapes[""] = tuple(output.shape[1:])
     return shapes, kinds
-
-
-def _first_shape(output):
-    if hasattr(output, "shape"):
-        return tuple(output.shape)
-    if isinstance(output, (list, tuple)):
-        for item in output:
-            shape = _first_shape(item)
-            if shape is not None:
-                return shape
-    return None
 
 
 def trainable_names(model) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 import zoo
+from zoo.contract import first_shape
 
 
 def layer_shapes(model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple], dict[str, str]]:
@@ -15,7 +16,7 @@ def layer_shapes(model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple],
 
     def hook_for(name):
         def hook(module, args, output):
-            shape = _first_shape(output)
+            shape = first_shape(output)
             if shape is not None:
                 shapes[name] = tuple(shape[1:])
         return hook
@@ -35,17 +36,6 @@ def layer_shapes(model, input_shape: tuple[int, ...]) -> tuple[dict[str, tuple],
             handle.remove()
     shapes[""] = tuple(output.shape[1:])
     return shapes, kinds
-
-
-def _first_shape(output):
-    if hasattr(output, "shape"):
-        return tuple(output.shape)
-    if isinstance(output, (list, tuple)):
-        for item in output:
-            shape = _first_shape(item)
-            if shape is not None:
-                return shape
-    return None
 
 
 def trainable_names(model) -> set[str]:
