@@ -35,6 +35,9 @@ def _family_representatives() -> set[str]:
 
 
 REPRESENTATIVES = _family_representatives()
+# Frameworks that compile a whole model for each new structure (XLA), so that a gradient costs seconds
+# to half a minute of compilation per model on a CPU: their gradient checks run on REPRESENTATIVES.
+WHOLE_MODEL_COMPILERS = ("jax",)
 
 
 def framework_params(frameworks=FRAMEWORKS):
@@ -77,6 +80,8 @@ class ModelCache:
         if self.owner is None or self.owner[0] != name:
             self.weights.clear()
         self.models.clear()
+        if self.owner is not None:  # compiled functions and graph state kept for the models just dropped
+            zoo.backend(self.owner[1]).release_memory()
         _release_memory()
         self.owner = (name, framework)
 
@@ -106,6 +111,7 @@ def model_cache() -> ModelCache:
     return ModelCache()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups marked here
 def pytest_collection_modifyitems(config, items):
     # Model-major order keeps every built model in the cache for all of its tests.
     def key(item):

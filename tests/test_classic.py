@@ -367,8 +367,11 @@ def test_googlenet_torch_outputs_like_torchvision():
 @pytest.mark.parametrize("framework", OTHERS)
 def test_googlenet_aux_heads_match_pytorch(framework):
     torch_backend, backend = zoo.backend("torch"), zoo.backend(framework)
-    reference = torch_reference("googlenet", num_classes=6, aux_logits=True).eval()
-    model = zoo.create_model("googlenet", framework, num_classes=6, aux_logits=True)
+    # No dropout, so that a Flax model can run its auxiliary heads (training mode only, as in PyTorch)
+    # with BatchNorm on the running statistics and still be compared.
+    knobs = dict(num_classes=6, aux_logits=True, dropout=0.0, dropout_aux=0.0)
+    reference = torch_reference("googlenet", **knobs).eval()
+    model = zoo.create_model("googlenet", framework, **knobs)
     backend.load_weights(model, torch_backend.export_weights(reference))
     x = images(40, batch=3)
     seen = {}
@@ -381,6 +384,9 @@ def test_googlenet_aux_heads_match_pytorch(framework):
         hook.remove()
     if framework == "tf":
         got = model(x.transpose(0, 2, 3, 1), training=False)
+    elif framework == "jax":
+        model.set_attributes(deterministic=False, use_running_average=True)
+        got = model(x.transpose(0, 2, 3, 1))
     else:
         import mxnet as mx
 

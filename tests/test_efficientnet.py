@@ -105,6 +105,11 @@ def _training_forward(framework, model, images):
         return out
     if framework == "tf":
         return np.asarray(model(np.transpose(images, (0, 2, 3, 1)), training=True))
+    if framework == "jax":
+        model.train()
+        out = np.asarray(model(np.transpose(images, (0, 2, 3, 1))))
+        model.eval()
+        return out
     import mxnet as mx
 
     with mx.autograd.train_mode():
@@ -169,6 +174,10 @@ def test_builders_take_batchnorm_settings_from_the_config(framework):
 
         found = {(layer.epsilon, round(1 - layer.momentum, 6)) for layer in model.layers
                  if isinstance(layer, keras.layers.BatchNormalization)}
+    elif framework == "jax":
+        from zoo_jax.layers import BatchNorm2d
+
+        found = {(m.epsilon, round(1 - m.momentum, 6)) for _, m in model.iter_modules() if isinstance(m, BatchNorm2d)}
     else:
         def blocks(block):
             yield block

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import zoo
-from conftest import MODELS, OTHER_FRAMEWORKS, REPRESENTATIVES, framework_params, random_images, small_size
+from conftest import (FRAMEWORKS, MODELS, OTHER_FRAMEWORKS, REPRESENTATIVES, WHOLE_MODEL_COMPILERS, framework_params,
+                      random_images, small_size)
 
 NUM_CLASSES = 7  # not any model's default, so a head that ignores num_classes shows
 # Narrower dense heads where a float64 copy of the canonical one (100M+ weights) would cost gigabytes;
@@ -51,6 +52,12 @@ def test_forward_at_small_size(model_cache, framework, name):
     assert np.isfinite(logits).all()
 
 
+GRADIENT_CASES = [pytest.param(fw, name, marks=getattr(pytest.mark, fw), id=f"{fw}-{name}")
+                  for name in MODELS for fw in FRAMEWORKS
+                  if fw not in WHOLE_MODEL_COMPILERS or name in REPRESENTATIVES]
+
+
+@pytest.mark.parametrize("framework, name", GRADIENT_CASES)
 def test_every_parameter_gets_a_finite_gradient(model_cache, framework, name):
     model = small(model_cache, framework, name)
     loss, grads = zoo.backend(framework).loss_gradients(model, random_images(name, seed=1), np.array([1, 3]))
@@ -86,7 +93,7 @@ def test_matches_pytorch_on_random_weights(model_cache, framework, name):
     reference, model = small(model_cache, "torch", name), small(model_cache, framework, name)
     zoo.backend("torch").load_weights(reference, weights)
     zoo.backend(framework).load_weights(model, weights)
-    images = random_images(name, batch=4, seed=5)
+    images = random_images(name, seed=5)  # the batch of the other checks: a compiled forward serves them all
     expected = zoo.backend("torch").predict(reference, images)
     got = zoo.backend(framework).predict(model, images)
     relative_error = np.linalg.norm(got - expected) / np.linalg.norm(expected)

@@ -166,16 +166,22 @@ class _mode:
         self.model.train() if self.was else self.model.eval()
 
 
+@nnx.jit
+def _forward(model: nnx.Module, x: jnp.ndarray) -> jnp.ndarray:
+    return model(x)
+
+
 def predict(model: nnx.Module, images: np.ndarray) -> np.ndarray:
     """Logits for an NCHW float batch (transposed to NHWC here), in inference mode.
 
-    Eager, as Keras' `model(x)` is: a one-off call compiles each operation once (and shares them with
-    every model that has the same shapes) instead of compiling the whole model. Repeated calls are
-    faster jitted: `zoo_jax.steps.inference` gives the pure function to `jax.jit`.
+    Jitted: one compilation of the whole model costs less than compiling its operations one by one
+    eagerly (DenseNet-121 at 32x32 on a CPU: 4 s against 15 s), and models of the same structure and
+    input shape share it. `zoo_jax.steps.inference` gives the pure function for one's own loops.
     """
     x = inputs(model, images)
+    model.zoo_signature.check(x.shape, LAYOUT)
     with _mode(model, train=False):
-        return np.asarray(model(x))
+        return np.asarray(_forward(model, x))
 
 
 def infer_output_shape(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -194,18 +200,19 @@ def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
     return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=1))
 
 
+@nnx.jit
+def _loss_and_gradients(model: nnx.Module, x: jnp.ndarray, y: jnp.ndarray):
+    return nnx.value_and_grad(lambda net: cross_entropy(net(x), y))(model)
+
+
 def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout. BatchNorm statistics are updated as in a training step."""
     x = inputs(model, images)
     model.zoo_signature.check(x.shape, LAYOUT)
     y = jnp.asarray(np.asarray(labels), jnp.int32)
-
-    def loss_fn(net):
-        return cross_entropy(net(x), y)
-
     with _mode(model, train=True):
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        loss, grads = _loss_and_gradients(model, x, y)
     flat = dict(grads.flat_state())
     out = {}
     for name, (variable, path, to_torch, _) in canonical_variables(model).items():

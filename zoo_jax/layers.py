@@ -57,11 +57,16 @@ def host_random(rngs: nnx.Rngs) -> np.random.Generator:
 
 
 def uniform(rngs: nnx.Rngs, shape, low: float, high: float) -> jnp.ndarray:
-    return jnp.asarray(host_random(rngs).uniform(low, high, shape), jnp.float32)
+    values = host_random(rngs).random(shape, dtype=np.float32)  # drawn in float32: VGG's 138M weights
+    values *= high - low
+    values += low
+    return jnp.asarray(values)
 
 
 def normal(rngs: nnx.Rngs, shape, std: float = 1.0) -> jnp.ndarray:
-    return jnp.asarray(host_random(rngs).normal(0.0, std, shape), jnp.float32)
+    values = host_random(rngs).standard_normal(shape, dtype=np.float32)
+    values *= std
+    return jnp.asarray(values)
 
 
 def truncated_normal(rngs: nnx.Rngs, shape, std: float, low: float, high: float) -> jnp.ndarray:
