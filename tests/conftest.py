@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 
 import numpy as np
 import pytest
 
 import zoo
+
+# The suite compiles each model's XLA graph (JAX, TensorFlow's jit_compile) once and runs it on a few
+# small images: LLVM's optimisations there cost more compile time than they save (about 30% of the JAX
+# tests). Results stay the same: XLA's CPU backend does not use fast-math either way.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 FRAMEWORKS = tuple(zoo.FRAMEWORKS)  # registry order
 # The frameworks checked against the reference framework, whose models define the canonical weights.

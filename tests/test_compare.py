@@ -290,13 +290,15 @@ def test_gpu_warm_up_waits_until_timings_settle(monkeypatch):
     assert not settled and worker.GPU_WARMUP_MAX_S <= clock["t"] < worker.GPU_WARMUP_MAX_S + 1
 
 
-@pytest.mark.tf
-def test_bench_tf_cells(tmp_path):
-    records, _ = bench.run_bench(models=["lenet5"], frameworks=["tf"], batch_sizes=[2], modes=["infer", "train"],
+@pytest.mark.parametrize("framework, method", [pytest.param("tf", "tf.function", marks=pytest.mark.tf),
+                                               pytest.param("jax", "jax.jit", marks=pytest.mark.jax)])
+def test_bench_cells_of_a_graph_compiling_framework(tmp_path, framework, method):
+    records, _ = bench.run_bench(models=["lenet5"], frameworks=[framework], batch_sizes=[2], modes=["infer", "train"],
                                  device="cpu", out=tmp_path, **TINY)
+    assert sorted(r["mode"] for r in records) == ["infer", "train"]
     for record in records:
         check_bench_record(record)
-    assert "tf.function" in records[0]["method"]
+        assert method in record["method"]
 
 
 @pytest.mark.torch

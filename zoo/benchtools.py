@@ -9,7 +9,8 @@ from __future__ import annotations
 import ctypes
 import gc
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from .contract import Prepared
 
@@ -101,6 +102,24 @@ def best_seconds(run: Callable[[], None], sync: Callable[[], None]) -> float:
 
 
 # ---------------------------------------------------------------- references
+
+@dataclass(frozen=True)
+class ReferenceCatalogue:
+    """A framework's own collection of these architectures, for the bench's reference columns: the name
+    of its builder for each zoo model it has, and where that builder makes another variant of the
+    architecture than the zoo's model, what differs (the backends' `reference_name`/`reference_variant`)."""
+
+    prefix: str
+    builders: Mapping[str, str] = field(default_factory=dict)
+    variants: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, model: str) -> str | None:
+        """The dotted name of the reference implementation of `model`, or None where it has none."""
+        return f"{self.prefix}.{self.builders[model]}" if model in self.builders else None
+
+    def variant(self, model: str) -> str | None:
+        return self.variants.get(model)
+
 
 # A reference that builds the paper's ResNet v1 where the zoo builds torchvision's v1.5 (the backends'
 # `reference_variant`); "{}" takes what else that reference does differently.

@@ -8,19 +8,12 @@ import os
 import time
 
 import zoo
-from zoo.benchtools import HostMemory, best_seconds
+from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds
 from zoo.contract import Prepared, Skip
 
 # Flax ships no model zoo of these architectures, so JAX has no reference column.
-REFERENCE_VARIANTS: dict[str, str] = {}
-
-
-def reference_name(model: str) -> str | None:
-    return None
-
-
-def reference_variant(model: str) -> str | None:
-    return REFERENCE_VARIANTS.get(model)
+REFERENCES = ReferenceCatalogue("flax")
+reference_name, reference_variant = REFERENCES.name, REFERENCES.variant
 
 
 def _set_threads(threads: int | None) -> None:

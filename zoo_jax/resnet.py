@@ -29,7 +29,18 @@ def _norm(config: ResNetConfig) -> Callable[[int], BatchNorm2d]:
     return lambda channels: BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
 
 
-class BasicBlock(nnx.Module):
+class _Block(nnx.Module):
+    """A residual block: its `residual` branch, squeeze-and-excitation if any, plus the shortcut."""
+
+    def __call__(self, x):
+        out = self.residual(x)
+        if self.se is not None:
+            out = self.se(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class BasicBlock(_Block):
     def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
                  downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
         norm = _norm(config)
@@ -44,15 +55,8 @@ class BasicBlock(nnx.Module):
     def residual(self, x):
         return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
-    def __call__(self, x):
-        out = self.residual(x)
-        if self.se is not None:
-            out = self.se(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
 
-
-class Bottleneck(nnx.Module):
+class Bottleneck(_Block):
     def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
                  downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
         norm = _norm(config)
@@ -73,13 +77,6 @@ class Bottleneck(nnx.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
-
-    def __call__(self, x):
-        out = self.residual(x)
-        if self.se is not None:
-            out = self.se(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}

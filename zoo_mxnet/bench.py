@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo.benchtools import RESNET_V1, HostMemory, best_seconds  # noqa: E402
+from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds  # noqa: E402
 from zoo.contract import Prepared  # noqa: E402
 
 # The Gluon model zoo's implementations of the zoo's models.
@@ -22,18 +22,11 @@ GLUON_MODEL_ZOO = {
     **{f"densenet{d}": f"densenet{d}" for d in (121, 161, 169, 201)},
     "mobilenet_v1": "mobilenet1.0", "mobilenet_v2": "mobilenetv2_1.0",
 }
-# Where the Gluon model zoo builds another variant of the architecture than the zoo's model, so that the
-# two differ in work as well as in implementation. The zoo builds the reference's variant with the knobs named.
-REFERENCE_VARIANTS = {f"resnet{d}": RESNET_V1.format("") for d in (50, 101, 152)}
-
-
-def reference_name(model: str) -> str | None:
-    """The dotted name of the Gluon model zoo's implementation of `model`, or None where it has none."""
-    return f"mxnet.gluon.model_zoo.vision.{GLUON_MODEL_ZOO[model]}" if model in GLUON_MODEL_ZOO else None
-
-
-def reference_variant(model: str) -> str | None:
-    return REFERENCE_VARIANTS.get(model)
+# With the variants the Gluon model zoo builds where they differ from the zoo's model (in work as well as in
+# implementation); the zoo builds them with the knobs named.
+REFERENCES = ReferenceCatalogue("mxnet.gluon.model_zoo.vision", GLUON_MODEL_ZOO, {
+    f"resnet{d}": RESNET_V1.format("") for d in (50, 101, 152)})
+reference_name, reference_variant = REFERENCES.name, REFERENCES.variant
 
 
 def bare_loop(name: str, batch: int, threads: int | None):

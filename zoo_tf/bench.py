@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.benchtools import RESNET_V1, HostMemory, best_seconds
+from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds
 from zoo.contract import Prepared
 
 # keras.applications' implementations of the zoo's models.
@@ -21,18 +21,11 @@ KERAS_APPLICATIONS = {
     "mobilenet_v3_small": "MobileNetV3Small",
     **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)},
 }
-# Where keras.applications builds another variant of the architecture than the zoo's model, so that the
-# two differ in work as well as in implementation. The zoo builds the reference's variant with the knobs named.
-REFERENCE_VARIANTS = {f"resnet{d}": RESNET_V1.format(", and biased convolutions") for d in (50, 101, 152)}
-
-
-def reference_name(model: str) -> str | None:
-    """The dotted name of keras.applications' implementation of `model`, or None where it has none."""
-    return f"keras.applications.{KERAS_APPLICATIONS[model]}" if model in KERAS_APPLICATIONS else None
-
-
-def reference_variant(model: str) -> str | None:
-    return REFERENCE_VARIANTS.get(model)
+# With the variants keras.applications builds where they differ from the zoo's model (in work as well as in
+# implementation); the zoo builds them with the knobs named.
+REFERENCES = ReferenceCatalogue("keras.applications", KERAS_APPLICATIONS, {
+    f"resnet{d}": RESNET_V1.format(", and biased convolutions") for d in (50, 101, 152)})
+reference_name, reference_variant = REFERENCES.name, REFERENCES.variant
 
 
 def bare_loop(name: str, batch: int, threads: int | None):

@@ -8,7 +8,7 @@ import contextlib
 import torch
 
 import zoo
-from zoo.benchtools import HostMemory, best_seconds, timed_rounds
+from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds, timed_rounds
 from zoo.contract import Prepared, Skip
 
 # torchvision's implementations of the zoo's models: torchvision uses the zoo's names.
@@ -21,16 +21,8 @@ TORCHVISION = {
     "efficientnet_b7",
 }
 # torchvision builds the zoo's variants (the zoo's names and weights are torchvision's).
-REFERENCE_VARIANTS: dict[str, str] = {}
-
-
-def reference_name(model: str) -> str | None:
-    """The dotted name of torchvision's implementation of `model`, or None where it has none."""
-    return f"torchvision.models.{model}" if model in TORCHVISION else None
-
-
-def reference_variant(model: str) -> str | None:
-    return REFERENCE_VARIANTS.get(model)
+REFERENCES = ReferenceCatalogue("torchvision.models", {name: name for name in TORCHVISION})
+reference_name, reference_variant = REFERENCES.name, REFERENCES.variant
 
 
 def bare_loop(name: str, batch: int, threads: int | None):
