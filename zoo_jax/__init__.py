@@ -134,11 +134,14 @@ def model_dtype(model: nnx.Module):
 
 
 def inputs(model: nnx.Module, images: np.ndarray) -> jnp.ndarray:
-    """An NCHW numpy batch as an NHWC array of the model's dtype."""
+    """An NCHW numpy batch as an NHWC array of the model's dtype, checked against the model's input
+    signature here, at the edge, rather than inside a jitted trace."""
     images = np.asarray(images)
     if images.ndim != 4:
         model.zoo_signature.check(images.shape, "NCHW")
-    return jnp.asarray(np.transpose(images, (0, 2, 3, 1)), dtype=model_dtype(model))
+    x = jnp.asarray(np.transpose(images, (0, 2, 3, 1)), dtype=model_dtype(model))
+    model.zoo_signature.check(x.shape, LAYOUT)
+    return x
 
 
 def is_training(model: nnx.Module) -> bool:
@@ -179,7 +182,6 @@ def predict(model: nnx.Module, images: np.ndarray) -> np.ndarray:
     input shape share it. `zoo_jax.steps.inference` gives the pure function for one's own loops.
     """
     x = inputs(model, images)
-    model.zoo_signature.check(x.shape, LAYOUT)
     with _mode(model, train=False):
         return np.asarray(_forward(model, x))
 
@@ -209,7 +211,6 @@ def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) ->
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout. BatchNorm statistics are updated as in a training step."""
     x = inputs(model, images)
-    model.zoo_signature.check(x.shape, LAYOUT)
     y = jnp.asarray(np.asarray(labels), jnp.int32)
     with _mode(model, train=True):
         loss, grads = _loss_and_gradients(model, x, y)
