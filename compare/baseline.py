@@ -11,7 +11,6 @@ hit both alike: the median of the per-round ratios is the harness's overhead, fr
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -22,7 +21,10 @@ from pathlib import Path
 
 import zoo
 
+from .common import ArgumentParser, UsageError, int_at_least, positive_float, positive_int, resolve_models
 from .worker import PRE_ROUND_SHARE
+
+PROG = "python -m compare.baseline"
 
 
 def bare_loop(framework: str, name: str, batch: int, threads: int | None):
@@ -72,18 +74,24 @@ def compare_with_harness(framework: str, name: str, batch: int, *, rounds: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compare.baseline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model")
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a registered model (`zoo-compare list`)")
     parser.add_argument("framework", choices=list(zoo.FRAMEWORKS))
-    parser.add_argument("batch", type=int)
-    parser.add_argument("--seconds", type=float, default=0.5, help="least length of one round (default 0.5)")
-    parser.add_argument("--rounds", type=int, default=7, help="round pairs (default 7)")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
-    zoo.get_spec(args.model)
-    result = compare_with_harness(args.framework, args.model, args.batch, rounds=args.rounds,
+    parser.add_argument("batch", type=positive_int, metavar="BATCH_SIZE", help="images per batch")
+    parser.add_argument("--seconds", type=positive_float, default=0.5, help="least length of one round (default 0.5)")
+    # The quartiles of the per-round ratios need two rounds at least.
+    parser.add_argument("--rounds", type=int_at_least(2), default=7, help="round pairs (default 7)")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="intra-op threads (default: the framework's own choice)")
+    try:
+        args = parser.parse_args(argv)
+        [model] = resolve_models([args.model])
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    result = compare_with_harness(args.framework, model, args.batch, rounds=args.rounds,
                                   seconds=args.seconds, threads=args.threads)
-    print(f"{args.model} {args.framework} batch {args.batch}, {result['rounds']} alternating round pairs: "
+    print(f"{model} {args.framework} batch {args.batch}, {result['rounds']} alternating round pairs: "
           f"bare loop {result['bare_images_per_sec']:.1f} images/s, bench harness "
           f"{result['harness_images_per_sec']:.1f} images/s; harness/bare per pair: median "
           f"{result['ratio_median']:.3f} (p25-p75 {result['ratio_p25']:.3f}-{result['ratio_p75']:.3f})")

@@ -23,8 +23,10 @@ from pathlib import Path
 import zoo
 
 from . import flops
-from .common import (UsageError, can_build, fmt_num, input_size_for, positive_int, positive_ints,
-                     resolve_frameworks, resolve_models, split_list, writable_dir, write_csv, write_json)
+from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                     add_models_arguments, add_out_option, can_build, fmt_num, input_size_for, positive_float,
+                     positive_int, resolve_frameworks, selected_models, split_list, writable_dir, write_csv,
+                     write_json)
 from zoo.benchtools import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S
 
 from .progress import Progress
@@ -50,18 +52,16 @@ def add_parser(commands) -> None:
                     "measured peak (the best of the frameworks' float32 matrix-product probes on that device). "
                     "Results go to DIR/results.json and DIR/results.csv after every cell, then DIR/report.md "
                     "and PNG plots.")
-    parser.add_argument("--models", default="*",
-                        help="comma-separated names or patterns, e.g. 'resnet*,lenet5' (default: every model)")
-    parser.add_argument("--frameworks",
-                        help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
-    parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated (default 1,8,32)")
+    add_models_arguments(parser)
+    add_frameworks_option(parser)
+    add_batch_size_option(parser, (1, 8, 32), many=True)
     parser.add_argument("--modes", default="infer,train", help="infer, train or both (default infer,train)")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto: each framework's GPU when it sees one, else CPU (default)")
     parser.add_argument("--repeat", type=positive_int, default=5, help="timed rounds per cell (default 5)")
-    parser.add_argument("--min-time", type=float, default=0.5, metavar="SECONDS",
+    parser.add_argument("--min-time", type=positive_float, default=0.5, metavar="SECONDS",
                         help="least duration of one timed round; sets the iterations per round (default 0.5)")
-    parser.add_argument("--input-size", type=positive_int, metavar="N", help="input height = width (default: each model's)")
+    add_input_size_option(parser)
     parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="intra-op threads of every framework (default: each framework's own choice)")
     parser.add_argument("--compile", action="store_true",
@@ -74,7 +74,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="also time each framework's own implementation of the model (its model zoo or "
                              "applications) where one exists and is installed")
-    parser.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default runs/bench)")
+    add_out_option(parser, "runs/bench")
     parser.add_argument("--resume", action="store_true", help="skip the cells already in DIR/results.json")
     parser.add_argument("--retry-errors", action="store_true", help="with --resume, run failed cells again")
     parser.add_argument("--timeout", type=positive_int, default=1800, metavar="SECONDS",
@@ -492,17 +492,13 @@ def run_bench(*, models: list[str], frameworks: list[str], batch_sizes: list[int
 
 
 def run(args: argparse.Namespace) -> int:
-    models = resolve_models(split_list(args.models))
-    if not models:
-        raise UsageError("--models: give at least one model")
+    models = selected_models(args)
     frameworks = resolve_frameworks(args.frameworks)
-    batch_sizes = positive_ints(args.batch_sizes, "--batch-sizes")
+    batch_sizes = args.batch_size
     modes = split_list(args.modes)
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise UsageError(f"--modes must be among {', '.join(MODES)}; got {args.modes!r}")
-    if not args.min_time > 0:
-        raise UsageError(f"--min-time must be positive, got {args.min_time}")
     for model in models:
         input_size_for(model, args.input_size)
     out = writable_dir(args.out)

@@ -35,6 +35,21 @@ class Dataset:
                 f"{c}x{h}x{w}, {self.num_classes} classes")
 
 
+def check_source(source: str | os.PathLike) -> None:
+    """Refuse, without reading it, a dataset that cannot be loaded: an unknown name or a missing file."""
+    source = os.fspath(source)
+    if source in BUILTIN:
+        return
+    if source.endswith(".npz") or os.path.exists(source):
+        if not os.path.isfile(source):
+            raise DatasetError(f"dataset file {source!r} does not exist")
+        return
+    raise DatasetError(
+        f"unknown dataset {source!r}: expected one of {', '.join(BUILTIN)} "
+        "or the path of an existing .npz file with arrays 'x' (images) and 'y' (labels)"
+    )
+
+
 def load_dataset(source: str | os.PathLike, *, image_size: int, in_channels: int, seed: int = 0,
                  test_fraction: float = 0.2, limit: int | None = None,
                  num_classes: int | None = None) -> Dataset:
@@ -48,20 +63,16 @@ def load_dataset(source: str | os.PathLike, *, image_size: int, in_channels: int
     if image_size < 1:
         raise DatasetError(f"image_size must be a positive integer, got {image_size!r}")
     source = os.fspath(source)
+    check_source(source)
     if source == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         # Pixel values are counts 0..16 (the UCI set's 4x4-block sums).
         x, y, name = digits.images.astype(np.float32) / 16.0, digits.target.astype(np.int64), "digits"
-    elif source.endswith(".npz") or os.path.isfile(source):
+    else:
         x, y = _read_npz(source)
         name = os.path.basename(source)
-    else:
-        raise DatasetError(
-            f"unknown dataset {source!r}: expected one of {', '.join(BUILTIN)} "
-            "or the path of an existing .npz file with arrays 'x' (images) and 'y' (labels)"
-        )
     x = _to_nchw(x, name)
     y, num_classes = _check_labels(y, len(x), num_classes, name)
     x = _match_channels(x, in_channels, name)

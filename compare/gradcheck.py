@@ -26,7 +26,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 import zoo
-from zoo.errors import ZooError
+
+from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                     add_json_option, add_models_arguments, add_seed_option, add_set_option, add_tol_option,
+                     check_knobs, framework_installed, input_size_for, knob_variants, positive_int,
+                     non_negative_float, resolve_frameworks, selected_models, writable_file, write_json)
 
 TOLERANCE = 1e-3
 LAYER_FLOOR = 1.0
@@ -106,11 +110,14 @@ def random_knobs(config: zoo.FamilyConfig) -> dict[str, Any]:
     return overrides
 
 
-def check_size(model: str, size: int | None = None) -> int:
-    signature = zoo.get_spec(model).signature()
-    if signature.fixed_size:
-        return signature.fixed_size
-    return size or max(signature.min_size, SMALL_SIZE)
+def check_size(model: str, size: int | None = None, overrides: Mapping[str, Any] | None = None) -> int:
+    """`size` where given (the command line has checked that the model takes it), else the model's fixed
+    size, else a small one that still leaves BatchNorm enough values per channel."""
+    if size:
+        return size
+    spec = zoo.get_spec(model)
+    signature = spec.signature(spec.configure(**overrides) if overrides else None)
+    return signature.fixed_size or max(signature.min_size, SMALL_SIZE)
 
 
 def _norm(array: np.ndarray) -> float:
@@ -151,16 +158,19 @@ def compare_gradients(reference: Mapping[str, np.ndarray | None], grads: Mapping
 def gradcheck_model(model: str, frameworks: Sequence[str] | None = None, *,
                     reference: str = zoo.REFERENCE_FRAMEWORK, size: int | None = None, batch: int = BATCH,
                     seed: int = 0, tolerance: float = TOLERANCE, layer_floor: float = LAYER_FLOOR,
-                    tamper: Tamper | None = None, dtype: str = DTYPE) -> ModelCheck:
-    """Gradients of one training step of `model` in each framework against `reference`'s.
+                    tamper: Tamper | None = None, dtype: str = DTYPE,
+                    overrides: Mapping[str, Any] | None = None) -> ModelCheck:
+    """Gradients of one training step of `model` (with the knob `overrides`) in each framework against
+    `reference`'s.
 
     `tamper(framework, weights) -> weights` may alter the weights one framework receives (tests plant
     a mismatch with it).
     """
     frameworks = [fw for fw in (frameworks or zoo.available_frameworks()) if fw != reference]
-    size = check_size(model, size)
-    overrides = random_knobs(zoo.get_spec(model).config)
     spec = zoo.get_spec(model)
+    overrides = dict(overrides or {})
+    size = check_size(model, size, overrides)
+    overrides.update(random_knobs(spec.configure(**overrides)))
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, spec.in_channels, size, size)).astype(dtype)
     labels = rng.integers(0, NUM_CLASSES, batch)
@@ -208,19 +218,6 @@ def gradcheck(models: Sequence[str], frameworks: Sequence[str] | None = None,
     return results
 
 
-def resolve_models(patterns: Sequence[str], all_models: bool) -> list[str]:
-    """Names and shell patterns to registered names, in registry order; unknown names raise."""
-    if all_models:
-        return zoo.list_models()
-    chosen: list[str] = []
-    for pattern in patterns:
-        matches = zoo.list_models(pattern) if any(c in pattern for c in "*?[") else [zoo.get_spec(pattern).name]
-        if not matches:
-            raise zoo.UnknownModelError(f"no model matches {pattern!r} (see `list`)")
-        chosen += [m for m in matches if m not in chosen]
-    return chosen
-
-
 def report(result: ModelCheck, top: int = 3) -> str:
     if result.error:
         return f"ERROR {result.model}: {result.error}"
@@ -245,48 +242,57 @@ def add_parser(commands) -> None:
                     "batch in every framework, compared with the reference framework's. Exits 1 when any "
                     "tensor's relative error exceeds the tolerance.",
     )
-    parser.add_argument("models", nargs="*", metavar="MODEL", help="model names or shell patterns ('resnet*')")
-    parser.add_argument("--all", action="store_true", help="every registered model")
-    others = tuple(fw for fw in zoo.FRAMEWORKS if fw != zoo.REFERENCE_FRAMEWORK)
-    parser.add_argument("--frameworks", nargs="+", choices=others,
-                        help=f"compared with {zoo.REFERENCE_FRAMEWORK} (default: all installed)")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest relative error per tensor (default 1e-3)")
-    parser.add_argument("--layer-floor", type=float, default=LAYER_FLOOR,
+    add_models_arguments(parser)
+    add_frameworks_option(parser)
+    add_tol_option(parser, TOLERANCE, "per tensor")
+    parser.add_argument("--layer-floor", type=non_negative_float, default=LAYER_FLOOR, metavar="X",
                         help="a tensor's error is relative to at least this fraction of its layer's gradient norm "
                              "(default 1; 0 compares every tensor with its own gradient alone)")
-    parser.add_argument("--size", type=int, help=f"image size (default: fixed size, else max(minimum, {SMALL_SIZE}))")
-    parser.add_argument("--batch", type=int, default=BATCH)
+    add_input_size_option(parser, f"the model's fixed size, else max(its minimum, {SMALL_SIZE})")
+    add_batch_size_option(parser, BATCH)
     parser.add_argument("--dtype", choices=("float64", "float32"), default=DTYPE,
                         help="precision of the check (default float64, where the frameworks agree to ~1e-13; "
                              "float32 adds its own rounding, which flips ReLU kinks and max-pool ties)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--top", type=int, default=3, help="worst tensors named per framework")
-    parser.add_argument("--json", help="also write the full results to this file")
+    add_seed_option(parser)
+    add_set_option(parser)
+    parser.add_argument("--top", type=positive_int, default=3, metavar="N",
+                        help="worst tensors named per framework (default 3)")
+    add_json_option(parser, "the full results")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.models) == args.all:
-        print("error: name models (or patterns) or give --all, not both", file=sys.stderr)
-        return 2
-    try:
-        zoo.backend(zoo.REFERENCE_FRAMEWORK)
-        models = resolve_models(args.models, args.all)
-        results = gradcheck(models, args.frameworks, log=lambda r: print(report(r, args.top), flush=True),
-                            size=args.size, batch=args.batch, seed=args.seed, tolerance=args.tolerance,
-                            layer_floor=args.layer_floor, dtype=args.dtype)
-    except ZooError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    models = selected_models(args)
+    reference = zoo.REFERENCE_FRAMEWORK
+    if not framework_installed(reference):
+        raise UsageError(f"gradcheck compares every framework with {zoo.FRAMEWORKS[reference].title}, "
+                         "which is not installed here")
+    frameworks = [fw for fw in resolve_frameworks(args.frameworks) if fw != reference]
+    if not frameworks:
+        raise UsageError(f"gradcheck compares other frameworks with {reference}; --frameworks names none "
+                         f"besides {reference}" if args.frameworks else
+                         f"gradcheck compares other frameworks with {reference}; only {reference} is installed here")
+    [overrides] = knob_variants(args.knobs)
+    for model in models:  # bad knobs, sizes and paths fail before any work
+        check_knobs(model, overrides)
+        random = [k for k in random_knobs(zoo.get_spec(model).configure(**overrides)) if k in overrides]
+        if random:
+            raise UsageError(f"--set {', '.join(f'{k}={overrides[k]!r}' for k in random)}: "
+                             "gradcheck turns dropout and stochastic depth off (a random step has no "
+                             "gradient to compare); leave them unset or set them to 0")
+        if args.input_size:
+            input_size_for(model, args.input_size, overrides)
     if args.json:
-        import json
-
-        with open(args.json, "w") as handle:
-            json.dump([r.to_dict() for r in results], handle, indent=1)
+        writable_file(args.json)
+    results = gradcheck(models, frameworks, log=lambda r: print(report(r, args.top), flush=True),
+                        size=args.input_size, batch=args.batch_size, seed=args.seed, tolerance=args.tol,
+                        layer_floor=args.layer_floor, dtype=args.dtype, overrides=overrides)
+    if args.json:
+        write_json(args.json, [r.to_dict() for r in results])
     failed = [r.model for r in results if not r.ok]
     checked = [c for r in results for c in r.checks]
     worst = max((c.max_error for c in checked), default=0.0)
-    print(f"\n{len(results) - len(failed)}/{len(results)} models within {args.tolerance:g}; largest error {worst:.2e}")
+    print(f"\n{len(results) - len(failed)}/{len(results)} models within {args.tol:g}; largest error {worst:.2e}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

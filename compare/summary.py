@@ -8,7 +8,9 @@ from collections import Counter
 import zoo
 
 from . import flops
-from .common import UsageError, can_build, format_table, input_size_for, resolve_frameworks, resolve_models
+from .common import (UsageError, add_frameworks_option, add_input_size_option, add_model_argument, add_set_option,
+                     can_build, check_knobs, format_table, input_size_for, knob_label, knob_variants,
+                     resolve_frameworks, selected_model)
 from .layers import LayerTable, layer_table, merge_order
 
 MARK = "*"
@@ -20,24 +22,26 @@ def add_parser(commands) -> None:
         description="Layer by layer (canonical names: the reference framework's module paths): output shape "
                     "(C,H,W without the batch, for every framework) and trainable parameters, side by side; "
                     f"rows where the frameworks differ are marked {MARK!r}; totals at the bottom.")
-    parser.add_argument("model", help="a registered model (see `zoo-compare list`)")
-    parser.add_argument("--frameworks",
-                        help=f"comma-separated subset of {','.join(zoo.FRAMEWORKS)} (default: all installed)")
-    parser.add_argument("--input-size", type=int, metavar="N", help="input height = width (default: the model's)")
+    add_model_argument(parser)
+    add_frameworks_option(parser)
+    add_input_size_option(parser)
+    add_set_option(parser)
     parser.add_argument("--all-layers", action="store_true",
                         help="also list layers only one framework has (padding, reshapes)")
     parser.set_defaults(run=run)
 
 
-def collect(name: str, frameworks: list[str], input_size: int) -> tuple[list[LayerTable], list[str]]:
+def collect(name: str, frameworks: list[str], input_size: int,
+            overrides: dict | None = None) -> tuple[list[LayerTable], list[str]]:
     """Each framework's layer table, and notes on the frameworks that could not take part."""
     spec = zoo.get_spec(name)
+    overrides = overrides or {}
     tables, notes = [], []
     for framework in frameworks:
         if not can_build(framework, name):
             notes.append(f"{framework}: has no builder for the {spec.family} family on this installation")
             continue
-        model = zoo.create_model(name, framework)
+        model = zoo.create_model(name, framework, **overrides)
         tables.append(layer_table(framework, model, input_size, spec.in_channels))
         del model
     return tables, notes
@@ -106,25 +110,32 @@ def rows_for(tables: list[LayerTable], all_layers: bool = False) -> tuple[list[l
 
 
 def run(args: argparse.Namespace) -> int:
-    [name] = resolve_models([args.model])
+    name = selected_model(args)
     frameworks = resolve_frameworks(args.frameworks)
-    input_size = input_size_for(name, args.input_size)
+    [overrides] = knob_variants(args.knobs)
+    check_knobs(name, overrides)
+    input_size = input_size_for(name, args.input_size, overrides)
     spec = zoo.get_spec(name)
-    tables, notes = collect(name, frameworks, input_size)
+    tables, notes = collect(name, frameworks, input_size, overrides)
     if not tables:
         raise UsageError(f"no framework here can build {name}: " + "; ".join(notes))
     rows, mismatches = rows_for(tables, args.all_layers)
     body = rows[:-3]
-    print(f"{name} ({spec.family}), input {spec.in_channels}x{input_size}x{input_size}, "
+    label = f" with {knob_label(overrides)}" if overrides else ""
+    print(f"{name} ({spec.family}){label}, input {spec.in_channels}x{input_size}x{input_size}, "
           f"{len(body) - 1} layers")
     text = format_table(body + [[""] * len(rows[0])] + rows[-3:], align="ll" + "rr" * len(tables) + "l")
     print(text)
-    try:
-        macs = flops.count_macs(name, input_size)
-        print(f"\nforward: {macs / 1e9:.3g} GFLOPs (multiply-adds per image)")
-    except flops.FlopsUnavailable as error:
-        print(f"\nforward GFLOPs unavailable: {error}")
-    print(f"reference: {spec.params:,} trainable / {spec.params_total:,} total ({spec.source})")
+    if overrides:  # the operation counter builds the canonical configuration only
+        print("\nforward GFLOPs: counted for the canonical configuration only (`zoo-compare list`)")
+    else:
+        try:
+            macs = flops.count_macs(name, input_size)
+            print(f"\nforward: {macs / 1e9:.3g} GFLOPs (multiply-adds per image)")
+        except flops.FlopsUnavailable as error:
+            print(f"\nforward GFLOPs unavailable: {error}")
+    print(f"reference{' (canonical configuration)' if overrides else ''}: {spec.params:,} trainable / "
+          f"{spec.params_total:,} total ({spec.source})")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if mismatches:

@@ -14,7 +14,7 @@ import zoo
 from . import crosscheck as crosscheck_module
 from .bench import run_bench
 from . import report
-from .common import UsageError, can_build, resolve_frameworks, writable_dir, write_json
+from .common import PROG, UsageError, can_build, resolve_frameworks, writable_dir, write_json
 
 # Named defaults, preferred as a family's representative when registered.
 PREFERRED = ("lenet5", "alexnet", "vgg16", "nin", "googlenet", "resnet18", "se_resnet50", "densenet121",
@@ -82,7 +82,7 @@ def run_tour(out: str | Path = "runs/tour") -> int:
     status = 0
     models = representatives()
     reference = zoo.FRAMEWORKS[zoo.REFERENCE_FRAMEWORK].title
-    if zoo.REFERENCE_FRAMEWORK in frameworks:
+    if zoo.REFERENCE_FRAMEWORK in frameworks and len(frameworks) > 1:
         sizes = {name: crosscheck_size(name) for name in models}
         print(f"1. Cross-check, one model per family ({len(models)}): random {reference} weights carried to every "
               f"framework, same inputs, every pair compared")
@@ -94,8 +94,10 @@ def run_tour(out: str | Path = "runs/tour") -> int:
               f"{len(failing)} failing pair(s)")
         write_json(out / "crosscheck.json", {"tolerance": crosscheck_module.DEFAULT_TOL, "records": records})
         status = 1 if failing else 0
-    else:
+    elif zoo.REFERENCE_FRAMEWORK not in frameworks:
         print(f"1. Cross-check skipped: it takes its random weights from {reference}, which is not installed here")
+    else:
+        print(f"1. Cross-check skipped: only {reference} is installed here, and it compares frameworks with each other")
 
     picked, notes = bench_models()
     print(f"\n2. CPU inference benchmark, batch {BENCH_BATCH}, default input sizes: {', '.join(picked)}")
@@ -107,7 +109,7 @@ def run_tour(out: str | Path = "runs/tour") -> int:
         return status
     records, machine = run_bench(models=picked, frameworks=buildable, batch_sizes=[BENCH_BATCH], modes=["infer"],
                                  device="cpu", repeat=BENCH_REPEAT, out=out / "bench",
-                                 min_round_s=BENCH_MIN_ROUND_S)
+                                 min_round_s=BENCH_MIN_ROUND_S, overwrite=True)  # each tour is a new one
     print(report.console_summary(records, machine))
     if any(r.get("status") == "error" for r in records):
         status = status or 1
@@ -121,5 +123,5 @@ if __name__ == "__main__":
     try:
         sys.exit(run_tour())
     except UsageError as error:
-        print(f"zoo-compare: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         sys.exit(2)

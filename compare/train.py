@@ -14,20 +14,23 @@ how it keeps to the rule under a changing rate.
 from __future__ import annotations
 
 import argparse
-import ast
-import json
+import io
 import math
 import os
-import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import WeightFileError, WeightMismatchError
 
-from .datasets import Dataset, load_dataset
+from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                     add_model_argument, add_out_option, add_overwrite_option, add_seed_option, add_set_option,
+                     atomic_write_bytes, check_knobs, input_size_for, int_at_least, knob_variants,
+                     non_negative_float, positive_float, positive_int, resolve_frameworks, selected_model,
+                     unit_interval, writable_dir, writable_file, write_json)
+from .datasets import Dataset, DatasetError, check_source, load_dataset
 
 SCHEDULES = ("cosine", "step", "constant")
 EVAL_BATCH = 512
@@ -102,6 +105,8 @@ def train(model: str, dataset: str | os.PathLike = "digits", frameworks: Sequenc
     signature = spec.signature(config)
     image_size = image_size or signature.fixed_size or spec.input_size[1]
     signature.check((1, spec.in_channels, image_size, image_size), "NCHW")
+    if out is not None:
+        check_out(out)
     log = log or (lambda line: None)
 
     data = load_dataset(dataset, image_size=image_size, in_channels=spec.in_channels, seed=seed,
@@ -177,6 +182,10 @@ def _train_one(framework: str, model: str, data: Dataset, start: Mapping[str, np
             f"train {100 * record['train_accuracy'][-1]:6.2f}%  test {100 * record['test_accuracy'][-1]:6.2f}%  "
             f"{record['images_per_sec'][-1]:9,.0f} img/s")
         if not math.isfinite(record["loss"][-1]):
+            bad = next(i for i, loss in enumerate(record["step_loss"]) if not math.isfinite(loss))
+            # JSON has no NaN: write_json stores these losses as null, and this says why.
+            record["loss_note"] = record["step_loss_note"] = \
+                f"diverged: {record['step_loss'][bad]} at step {bad + 1} (epoch {epoch + 1}); training stopped"
             log(f"{framework:>6}  loss is no longer finite; stopping this framework (try a lower --lr)")
             break
     record["first_step_loss"] = record["step_loss"][0]
@@ -207,22 +216,37 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
             continue
         summary["first_step_loss_rel_diff"][fw] = abs(run["first_step_loss"] - ref["first_step_loss"]) / abs(ref["first_step_loss"])
         pairs = list(zip(run["loss"], ref["loss"]))
-        summary["max_epoch_loss_rel_diff"][fw] = max(abs(a - b) / max(abs(b), 1e-12) for a, b in pairs)
+        # np.max, not max: a diverged run's NaN must show in the result, not lose every comparison.
+        summary["max_epoch_loss_rel_diff"][fw] = float(np.max([abs(a - b) / max(abs(b), 1e-12) for a, b in pairs]))
         summary["max_test_accuracy_diff"][fw] = max(abs(a - b) for a, b in zip(run["test_accuracy"], ref["test_accuracy"]))
     return summary
 
 
+OUTPUTS = ("train.json", "train.png")
+
+
+def check_out(out: str | os.PathLike, *, overwrite: bool = True) -> tuple[str, str]:
+    """The paths `write` will fill, checked before any training: `out` a writable folder (made if needed),
+    neither file a folder, and without `overwrite` no earlier results there."""
+    folder = writable_dir(out, "--out")
+    paths = [writable_file(folder / name, "--out") for name in OUTPUTS]
+    if not overwrite:
+        found = [path.name for path in paths if path.exists()]
+        if found:
+            raise UsageError(f"--out: {str(folder)!r} already holds {' and '.join(found)} of an earlier run; "
+                             "give another --out or --overwrite")
+    return str(paths[0]), str(paths[1])
+
+
 def write(results: Mapping[str, Any], out: str | os.PathLike) -> tuple[str, str]:
-    """`out/train.json` and `out/train.png` (loss and accuracy curves side by side)."""
-    os.makedirs(out, exist_ok=True)
-    json_path, png_path = os.path.join(out, "train.json"), os.path.join(out, "train.png")
-    with open(json_path, "w") as handle:
-        json.dump(results, handle, indent=1)
+    """`out/train.json` and `out/train.png` (loss and accuracy curves side by side), each written whole."""
+    json_path, png_path = check_out(out)
+    write_json(json_path, results)
     plot(results, png_path)
     return json_path, png_path
 
 
-def plot(results: Mapping[str, Any], path: str) -> None:
+def plot(results: Mapping[str, Any], path: str | os.PathLike) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,21 +271,13 @@ def plot(results: Mapping[str, Any], path: str) -> None:
         axis.legend()
     figure.suptitle(f"{results['model']} on {results['dataset']}")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=120)
     plt.close(figure)
+    atomic_write_bytes(path, image.getvalue())
 
 
 # --- command line ---
-
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
@@ -269,45 +285,64 @@ def add_parser(commands) -> None:
         description="Train MODEL in each framework from the same initial weights, on the same batches, with "
                     "the same loss, SGD (momentum, weight decay) and schedule; write DIR/train.json and DIR/train.png.",
     )
-    parser.add_argument("model", nargs="?", help="registered model name (see `list`)")
-    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="same as the positional MODEL")
-    parser.add_argument("--dataset", default="digits", help="'digits' (scikit-learn's 8x8 digits) or PATH.npz with arrays x, y")
-    parser.add_argument("--frameworks", nargs="+", choices=tuple(zoo.FRAMEWORKS), help="default: all installed")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    add_model_argument(parser)
+    parser.add_argument("--dataset", default="digits",
+                        help="'digits' (scikit-learn's 8x8 digits) or PATH.npz with arrays x, y (default digits)")
+    add_frameworks_option(parser)
+    parser.add_argument("--epochs", type=positive_int, default=30, metavar="N",
+                        help="passes over the training images (default 30)")
+    add_batch_size_option(parser, 64)
+    parser.add_argument("--lr", type=positive_float, default=0.05, metavar="X",
+                        help="peak learning rate (default 0.05)")
+    parser.add_argument("--momentum", type=unit_interval, default=0.9, metavar="X",
+                        help="SGD momentum, in [0, 1) (default 0.9)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=5e-4, metavar="X",
+                        help="coupled L2 weight decay on every trainable tensor (default 5e-4)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine",
-                        help="cosine: per step down to 0; step: x0.1 at 50%% and 75%% of the epochs")
-    parser.add_argument("--seed", type=int, default=0, help="initial weights, split and batch order")
-    parser.add_argument("--image-size", type=int, help="input size (default: the model's fixed or default size)")
-    parser.add_argument("--limit", type=int, help="use a random subset of this many images")
-    parser.add_argument("--weights", help="start from this canonical safetensors file instead of the reference "
-                                          "framework's initialisation")
-    parser.add_argument("--set", dest="overrides", type=_option, action="append", default=[], metavar="KNOB=VALUE",
-                        help="model option, e.g. --set dropout=0.5 (repeatable)")
-    parser.add_argument("--out", help="output folder (default: runs/train-MODEL-DATASET)")
+                        help="cosine: per step down to 0; step: x0.1 at 50%% and 75%% of the epochs (default cosine)")
+    add_seed_option(parser)
+    add_input_size_option(parser, "the model's fixed or default size")
+    parser.add_argument("--limit", type=int_at_least(2), metavar="N",
+                        help="use a random subset of this many images")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="start from this canonical safetensors file instead of the reference "
+                             "framework's initialisation")
+    add_set_option(parser)
+    add_out_option(parser, None, "runs/train-MODEL-DATASET")
+    add_overwrite_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    model = args.model or args.model_option
-    if not model or (args.model and args.model_option and args.model != args.model_option):
-        print("error: give one model, e.g. `train lenet5` or `train --model lenet5`", file=sys.stderr)
-        return 2
+    # Everything the command line says is checked here, before a dataset is read or a model built.
+    model = selected_model(args)
+    frameworks = resolve_frameworks(args.frameworks)
+    [overrides] = knob_variants(args.knobs)
+    check_knobs(model, overrides)
+    image_size = input_size_for(model, args.input_size, overrides)
+    try:
+        check_source(args.dataset)
+    except DatasetError as error:
+        raise UsageError(f"--dataset: {error}") from None
+    if args.weights and not os.path.isfile(args.weights):
+        raise UsageError(f"--weights: no file {args.weights!r}")
     stem = os.path.splitext(os.path.basename(os.fspath(args.dataset)))[0]
     out = args.out or os.path.join("runs", f"train-{model}-{stem}")
+    json_path, png_path = check_out(out, overwrite=args.overwrite)
     try:
+        weights = zoo.weights.load(args.weights) if args.weights else None
         results = train(
-            model, args.dataset, args.frameworks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            model, args.dataset, frameworks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
-            out=out, image_size=args.image_size, limit=args.limit, weights=args.weights,
-            overrides=dict(args.overrides), log=lambda line: print(line, flush=True),
+            out=out, image_size=image_size, limit=args.limit, weights=weights, overrides=overrides,
+            log=lambda line: print(line, flush=True),
         )
-    except (ZooError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except DatasetError as error:  # the file's content: its arrays, labels or shapes
+        raise UsageError(f"--dataset: {error}") from None
+    except (WeightFileError, WeightMismatchError) as error:
+        if not args.weights:
+            raise
+        raise UsageError(f"--weights: {error}") from None
     summary = results["summary"]
     print(f"\n{'framework':>9}  {'final test':>10}  {'first-step loss':>15}  {'vs ' + summary['reference']:>9}  "
           f"{'median img/s':>12}")
@@ -316,5 +351,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{fw:>9}  {100 * run['test_accuracy'][-1]:9.2f}%  {run['first_step_loss']:15.7f}  "
               f"{'-' if diff is None else f'{diff:.1e}':>9}  {summary['median_images_per_sec'][fw]:12,.0f}")
     print(f"final test accuracies lie within {100 * summary['final_test_accuracy_spread']:.2f} percentage points")
-    print(f"wrote {os.path.join(out, 'train.json')} and {os.path.join(out, 'train.png')}")
+    print(f"wrote {json_path} and {png_path}")
     return 0

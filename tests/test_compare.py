@@ -330,7 +330,7 @@ def test_resume_skips_finished_cells(tmp_path):
 
 @pytest.mark.mxnet
 def test_gpu_request_without_gpu_is_a_clear_error(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "bench", "--frameworks", "mxnet", "--device", "gpu", "--batch-sizes", "1",
+    code, _, err = run_cli(capsys, "bench", "lenet5", "--frameworks", "mxnet", "--device", "gpu", "--batch-size", "1",
                            "--modes", "infer", "--out", str(tmp_path))
     assert code == 2
     assert "no framework sees a GPU" in err and "mxnet" in err
@@ -338,11 +338,11 @@ def test_gpu_request_without_gpu_is_a_clear_error(capsys, tmp_path):
 
 @pytest.mark.core
 @pytest.mark.parametrize("argv, message", [
-    (["bench", "--models", "resnet9000"], "unknown model 'resnet9000'"),
+    (["bench", "resnet9000"], "unknown model 'resnet9000'"),
     (["bench", "--frameworks", "theano"], "unknown framework 'theano'"),
-    (["bench", "--batch-sizes", "0"], "--batch-sizes must be positive integers, got 0"),
-    (["bench", "--batch-sizes", "two"], "--batch-sizes must be positive integers, got 'two'"),
-    (["bench", "--modes", "fly"], "--modes must be among infer, train"),
+    (["bench", "lenet5", "--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got 0"),
+    (["bench", "lenet5", "--batch-size", "1,two"], "argument --batch-size: expected an integer >= 1, got 'two'"),
+    (["bench", "lenet5", "--modes", "fly"], "--modes must be among infer, train"),
     (["summary", "lenet5", "--input-size", "28"], "takes only 32x32"),
     (["crosscheck"], "give names or patterns"),
     (["crosscheck", "lenet5", "--frameworks", "torch,caffe"], "unknown framework 'caffe'"),
@@ -357,7 +357,7 @@ def test_bad_arguments_are_clear_errors(capsys, argv, message):
 def test_unwritable_output_folder_is_a_clear_error(capsys, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, _, err = run_cli(capsys, "bench", "--out", str(blocker / "results"))
+    code, _, err = run_cli(capsys, "bench", "lenet5", "--out", str(blocker / "results"))
     assert code == 2 and "cannot write to output folder" in err
 
 

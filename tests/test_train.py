@@ -143,7 +143,7 @@ def test_labels_beyond_the_class_count_are_an_error():
 def test_command_line_reports_bad_input(tmp_path, capsys):
     assert cli.main(["train", "--model", "lenet5", "--dataset", "nope", "--frameworks", "torch"]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
-    assert cli.main(["train", "--model", "lenet5", "--image-size", "28", "--frameworks", "torch"]) == 2
+    assert cli.main(["train", "--model", "lenet5", "--input-size", "28", "--frameworks", "torch"]) == 2
     assert "only 32x32" in capsys.readouterr().err
     assert cli.main(["train", "--model", "lenet_5", "--frameworks", "torch"]) == 2
     assert "unknown model 'lenet_5'" in capsys.readouterr().err
