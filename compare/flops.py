@@ -35,11 +35,12 @@ def cache_path() -> Path:
     return Path(root) / "macs.json"
 
 
-def _key(name: str, input_size: int, num_classes: int | None, in_channels: int | None, counter) -> str:
+def _key(name: str, input_size: int, num_classes: int | None, in_channels: int | None, counter,
+         overrides: dict | None = None) -> str:
     spec = zoo.get_spec(name)
-    # The config's repr holds every knob, so an edited spec does not reuse a stale count.
+    # The config's repr holds every knob, so an edited spec (or a --set variant) does not reuse a stale count.
     return json.dumps([name, input_size, num_classes or spec.num_classes, in_channels or spec.in_channels,
-                       repr(spec.config), counter.version()])
+                       repr(spec.configure(**(overrides or {}))), counter.version()])
 
 
 def _counter():
@@ -71,18 +72,20 @@ def _save_disk() -> None:
 
 
 def count_macs(name: str, input_size: int | None = None, *, num_classes: int | None = None,
-               in_channels: int | None = None) -> int:
-    """Multiply-adds of one forward pass of one image of `input_size` x `input_size` (default: the spec's)."""
+               in_channels: int | None = None, overrides: dict | None = None) -> int:
+    """Multiply-adds of one forward pass of one image of `input_size` x `input_size` (default: the spec's),
+    of the model built with the family's knobs `overrides` where given."""
     spec = zoo.get_spec(name)
     input_size = input_size or spec.input_size[1]
     counter = _counter()
-    key = _key(name, input_size, num_classes, in_channels, counter)
+    key = _key(name, input_size, num_classes, in_channels, counter, overrides)
     if key in _MEMO:
         return _MEMO[key]
     disk = _load_disk()
     if key not in disk:
         try:
-            disk[key] = int(counter.count_macs(name, input_size, num_classes, in_channels))
+            extra = (overrides,) if overrides else ()
+            disk[key] = int(counter.count_macs(name, input_size, num_classes, in_channels, *extra))
         except zoo.ZooError:
             raise
         except Exception as error:  # noqa: BLE001  (a model the counter cannot trace)

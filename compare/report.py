@@ -1,12 +1,52 @@
 """Tables and plots of benchmark results, made from the records alone (so a JSON file can be re-reported)."""
 from __future__ import annotations
 
+import json
 import platform
+from collections import Counter
 from pathlib import Path
 
 import zoo
 
-from .common import atomic_write_text, fmt_num, format_table
+from .common import atomic_write_text, fmt_num, format_table, knob_label
+
+# Results written before `memory_exact` was recorded said so at the end of their memory method.
+_REUSED_NOTE = "; worker reused"
+
+
+def _knobs(record: dict) -> dict:
+    return record.get("knobs") or {}
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def variant_name(record: dict) -> str:
+    """The model as the tables and plots name it: 'densenet121 [memory_efficient=True]' for a --set variant."""
+    knobs = knob_label({k: _tuples(v) for k, v in _knobs(record).items()})
+    return f"{record['model']} [{knobs}]" if knobs else record["model"]
+
+
+def _knobs_key(record: dict) -> str:
+    return json.dumps(_knobs(record), sort_keys=True)
+
+
+def _variants(records: list[dict]) -> list[tuple[str, str, str]]:
+    """(model, knobs key, name) of every model variant in `records`, in first-seen order of the models,
+    each model's variants side by side."""
+    found = list(dict.fromkeys((r["model"], _knobs_key(r), variant_name(r)) for r in records))
+    first: dict[str, int] = {}
+    for model, _, _ in found:
+        first.setdefault(model, len(first))
+    return sorted(found, key=lambda entry: first[entry[0]])
+
+
+def memory_exact(record: dict) -> bool:
+    """Whether the cell's peak memory is its own (not raised or hidden by earlier cells of its worker)."""
+    if "memory_exact" in record:
+        return bool(record["memory_exact"])
+    return _REUSED_NOTE not in (record.get("memory_method") or "")
 
 
 def _frameworks(records: list[dict]) -> list[str]:
@@ -18,8 +58,10 @@ def _ok(records, **match) -> list[dict]:
     return [r for r in records if r.get("status") == "ok" and all(r.get(k) == v for k, v in match.items())]
 
 
-def _find(records, **match) -> dict | None:
-    found = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+def _find(records, knobs: str | None = None, **match) -> dict | None:
+    """The last record matching every field of `match` and, where given, the knobs (as `_knobs_key`)."""
+    found = [r for r in records if all(r.get(k) == v for k, v in match.items())
+             and (knobs is None or _knobs_key(r) == knobs)]
     return found[-1] if found else None
 
 
@@ -46,12 +88,13 @@ def speed_tables(records: list[dict], *, markdown: bool = False) -> list[tuple[s
             if fw in with_reference:
                 header += [f"{fw} reference", f"{fw} zoo/ref"]
         rows, variants = [header], {}
-        models = list(dict.fromkeys(r["model"] for r in zoo_records if (r["mode"], r["batch_size"]) == (mode, batch)))
-        for model in models:
-            some = _find(zoo_records, model=model, mode=mode, batch_size=batch, status="ok")
-            row = [model, fmt_num(some.get("gflops")) if some else "-"]
+        # One row per model and knob combination, the combinations of a model side by side.
+        models = _variants([r for r in zoo_records if (r["mode"], r["batch_size"]) == (mode, batch)])
+        for model, knobs, name in models:
+            some = _find(zoo_records, knobs, model=model, mode=mode, batch_size=batch, status="ok")
+            row = [name, fmt_num(some.get("gflops")) if some else "-"]
             for fw in frameworks:
-                mine = _find(zoo_records, model=model, framework=fw, mode=mode, batch_size=batch)
+                mine = _find(zoo_records, knobs, model=model, framework=fw, mode=mode, batch_size=batch)
                 row.append(_cell(mine))
                 if fw in with_reference:
                     ref = _find(records, model=model, framework=fw, mode=mode, batch_size=batch,
@@ -77,17 +120,66 @@ def speed_tables(records: list[dict], *, markdown: bool = False) -> list[tuple[s
 
 
 def detail_table(records: list[dict], *, markdown: bool = True) -> str:
+    """Every measured cell. Peak memory marked ~ is not the cell's own (see `memory_paragraph`); where the
+    shares on one device are of more than one yardstick, a column says which GFLOP/s each one divides by."""
+    several = any(len(sticks) > 1 for sticks in yardsticks(records).values())
     rows = [("model", "framework", "impl", "mode", "batch", "device", "images/s", "latency ms (p25-p75)",
-             "compile s", "peak MB", "GFLOP/s", "% of peak")]
+             "compile s", "peak MB", "GFLOP/s", "% of peak") + (("of GFLOP/s",) if several else ())]
     for r in records:
         if r.get("status") != "ok":
             continue
         spread = f"{r['latency_ms']:.3g} ({r['latency_p25_ms']:.3g}-{r['latency_p75_ms']:.3g})"
         share = "-" if r.get("peak_share") is None else f"{100 * r['peak_share']:.1f}%"
-        rows.append((r["model"], r["framework"], r.get("implementation", "zoo"), r["mode"], r["batch_size"],
-                     r.get("device"), fmt_num(r["images_per_sec"]), spread, fmt_num(r.get("compile_s")),
-                     fmt_num(r.get("peak_memory_mb")), fmt_num(r.get("gflops_per_sec")), share))
-    return format_table(rows, align="llllrlrrrrrr", markdown=markdown)
+        memory = fmt_num(r.get("peak_memory_mb"))
+        if r.get("peak_memory_mb") is not None and not memory_exact(r):
+            memory += " ~"
+        row = (variant_name(r), r["framework"], r.get("implementation", "zoo"), r["mode"], r["batch_size"],
+               r.get("device"), fmt_num(r["images_per_sec"]), spread, fmt_num(r.get("compile_s")),
+               memory, fmt_num(r.get("gflops_per_sec")), share)
+        rows.append(row + ((fmt_num(r.get("machine_peak_gflops_per_sec")),) if several else ()))
+    return format_table(rows, align="llllrlrrrrrr" + ("r" if several else ""), markdown=markdown)
+
+
+def yardsticks(records: list[dict]) -> dict[str, Counter]:
+    """{device: Counter((peak GFLOP/s, which probe): cells)} over the cells that have a share of peak."""
+    found: dict[str, Counter] = {}
+    for r in records:
+        if r.get("status") == "ok" and r.get("peak_share") is not None:
+            stick = (r.get("machine_peak_gflops_per_sec"), r.get("machine_peak_source") or "the best probe")
+            found.setdefault(str(r.get("device")), Counter())[stick] += 1
+    return found
+
+
+def yardstick_paragraph(records: list[dict]) -> str:
+    """Which peak every '% of peak' divides by: one sentence per device."""
+    parts = []
+    for device, sticks in yardsticks(records).items():
+        if len(sticks) == 1:
+            (peak, source), = sticks
+            parts.append(f"on {device} against {fmt_num(peak)} GFLOP/s ({source})")
+        else:
+            listed = ", ".join(f"{fmt_num(peak)} GFLOP/s ({source}) for {n} cell(s)"
+                               for (peak, source), n in sticks.most_common())
+            parts.append(f"on {device} against {len(sticks)} yardsticks: {listed}; the last column of "
+                         f"'Every cell' says which")
+    return ("% of peak: " + "; ".join(parts) + ".") if parts else ""
+
+
+def memory_paragraph(records: list[dict]) -> str:
+    """How peak memory was measured, each method said once, and which figures are not a cell's own."""
+    measured = [r for r in records if r.get("status") == "ok" and r.get("memory_method")]
+    if not measured:
+        return ""
+    methods = dict.fromkeys(r["memory_method"].split(_REUSED_NOTE)[0] for r in measured)
+    text = "Peak memory: " + "; ".join(methods) + "."
+    train = [r for r in measured if r["mode"] == "train"]
+    if train and all(memory_exact(r) for r in train):
+        text += (" Each training cell's peak is its own: it ran in a fresh worker process wherever the "
+                 "framework cannot reset its peak statistics between cells.")
+    if not all(memory_exact(r) for r in measured):
+        text += (" Figures marked ~ come from a worker that had run earlier cells, whose freed memory the "
+                 "framework may reuse uncounted (--fresh-workers makes every figure exact).")
+    return text
 
 
 def machine_table(machine: dict, *, markdown: bool = True) -> str:
@@ -134,22 +226,22 @@ def write_report(out: Path, records: list[dict], machine: dict, *, plots: bool =
     methods = sorted({r["method"] for r in records if r.get("method")})
     if methods:
         lines += ["## How each framework was run", ""] + [f"- `{m}`" for m in methods] + [""]
-    memory = sorted({r["memory_method"] for r in records if r.get("memory_method")})
     lines += ["Timing: rounds of N iterations (N set so that a round lasts at least the minimum round time), "
               "the device synchronised before every clock read, warm-up and compilation excluded; latency is "
               "the median over rounds of round time / N, the spread is the 25th-75th percentile; the "
               "frameworks' rounds are interleaved. GFLOPs are multiply-adds per image (one count for all "
               "frameworks); achieved GFLOP/s counts 2 FLOPs per multiply-add and a training step as 3x "
               "the forward pass.", ""]
-    if memory:
-        lines += ["Peak memory: " + "; ".join(memory) + ".", ""]
+    for paragraph in (yardstick_paragraph(records), memory_paragraph(records)):
+        if paragraph:
+            lines += [paragraph, ""]
     for title, table in speed_tables(records, markdown=True):
         lines += [f"## {title}", "", table, ""]
     lines += ["## Every cell", "", detail_table(records), ""]
     problems = [r for r in records if r.get("status") != "ok"]
     if problems:
         lines += ["## Failed or skipped cells", ""]
-        lines += [f"- {r['model']} / {r['framework']} / {r.get('implementation', 'zoo')} / {r['mode']} / "
+        lines += [f"- {variant_name(r)} / {r['framework']} / {r.get('implementation', 'zoo')} / {r['mode']} / "
                   f"batch {r['batch_size']}: **{r.get('status')}**: {r.get('error')}" for r in problems]
         lines.append("")
     if written:
@@ -174,19 +266,19 @@ def write_plots(out: Path, records: list[dict]) -> list[Path]:
     written = []
 
     keys = sorted({(r["mode"], r["batch_size"]) for r in ok}, key=lambda k: (k[0] != "infer", k[1]))
-    models = list(dict.fromkeys(r["model"] for r in ok))
+    models = _variants(ok)
     fig, axes = plt.subplots(len(keys), 1, figsize=(max(6, 1.2 * len(models) + 2), 3.2 * len(keys)), squeeze=False)
     width = 0.8 / max(1, len(frameworks))
     for ax, (mode, batch) in zip(axes[:, 0], keys):
         for i, fw in enumerate(frameworks):
             values = []
-            for model in models:
-                record = _find(ok, model=model, framework=fw, mode=mode, batch_size=batch)
+            for model, knobs, _ in models:
+                record = _find(ok, knobs, model=model, framework=fw, mode=mode, batch_size=batch)
                 values.append(record["images_per_sec"] if record else 0)
             positions = [x + (i - (len(frameworks) - 1) / 2) * width for x in range(len(models))]
             ax.bar(positions, values, width, label=fw, color=colours.get(fw))
         ax.set_xticks(range(len(models)))
-        ax.set_xticklabels(models, rotation=30, ha="right")
+        ax.set_xticklabels([name for _, _, name in models], rotation=30, ha="right")
         ax.set_yscale("log")
         ax.set_ylabel("images/s")
         ax.set_title(f"{mode}, batch {batch}")
@@ -205,7 +297,7 @@ def write_plots(out: Path, records: list[dict]) -> list[Path]:
         ax.scatter([r["gflops"] for r in points], [r["images_per_sec"] for r in points], label=fw,
                    color=colours.get(fw), alpha=0.8)
         for r in points:
-            ax.annotate(r["model"], (r["gflops"], r["images_per_sec"]), fontsize=7, alpha=0.7)
+            ax.annotate(variant_name(r), (r["gflops"], r["images_per_sec"]), fontsize=7, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("GFLOPs per image (multiply-adds)")
@@ -227,6 +319,6 @@ def console_summary(records: list[dict], machine: dict) -> str:
     problems = [r for r in records if r.get("status") != "ok"]
     if problems:
         parts += ["", f"{len(problems)} cell(s) failed or were skipped:"]
-        parts += [f"  {r['model']} {r['framework']} {r['mode']} b{r['batch_size']}: {r.get('error')}"
+        parts += [f"  {variant_name(r)} {r['framework']} {r['mode']} b{r['batch_size']}: {r.get('error')}"
                   for r in problems[:20]]
     return "\n".join(parts)

@@ -6,18 +6,26 @@ a recorded failure of one cell instead of the end of the run.
 
     python -m compare.worker FRAMEWORK DEVICE [THREADS]
 
+A worker never outlives the bench that started it ($ZOO_BENCH_PARENT, its process id): on Linux the
+kernel kills it when the parent dies (prctl PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it
+once its parent process is gone, even in the middle of a long round. Ctrl-C is the parent's to handle: the
+worker ignores SIGINT, and the parent stops it.
+
 Requests: {"op": "setup", "cell": {...}} -> build, compile, warm up, calibrate the iterations per round;
 {"op": "round"} -> seconds of one timed round; {"op": "finish"} -> peak memory, the cell's model freed;
 {"op": "peak"} -> machine peak FLOP/s; {"op": "exit"}.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import math
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 
@@ -38,11 +46,49 @@ GPU_WARMUP_MAX_S = 15.0
 # Before each timed round, this share of its iterations runs untimed: another cell (in another process)
 # ran in between and left the caches, and on GPU the kernel queue, cold.
 PRE_ROUND_SHARE = 0.1
+PARENT_ENV = "ZOO_BENCH_PARENT"
+# How often the watchdog looks for its parent: the worker is gone well within 2 s of the bench's death.
+WATCHDOG_S = 0.2
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _orphaned() -> None:
+    # os._exit: a worker whose bench is gone has no one to report to, and a framework's atexit hooks
+    # (thread pools joining, caches flushing) could keep it alive.
+    os._exit(128 + signal.SIGHUP)
+
+
+def watch_parent(parent: int) -> None:
+    """End this process as soon as `parent` (the bench) dies, however it dies (SIGKILL included)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before the line above took effect
+        _orphaned()
+
+    def watchdog() -> None:
+        # An orphan is adopted by init or a subreaper, so its parent id changes.
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_S)
+        _orphaned()
+
+    threading.Thread(target=watchdog, name="bench-parent-watchdog", daemon=True).start()
+
+
+def _knob_values(value):
+    """JSON turned the knobs' tuples (depth tables, channel lists) into lists; the family configs want tuples."""
+    if isinstance(value, list):
+        return tuple(_knob_values(item) for item in value)
+    return value
 
 
 def main(argv: list[str]) -> int:
     framework, device = argv[0], argv[1]
     threads = int(argv[2]) if len(argv) > 2 else 0
+    watch_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol owns the real stdout; anything the frameworks print goes to stderr (the worker log).
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -60,6 +106,9 @@ def main(argv: list[str]) -> int:
         return 1
     info = runner.info()
     gpu = info.get("device") not in (None, "cpu")
+    # Where the runner does not say, its peak is taken as the process's (the host RSS high-water mark, or
+    # an allocator's peak that cannot be reset): the bench then gives each training cell a fresh worker.
+    info.setdefault("memory_peak_resets", False)
     send({"ok": True, **info})
     prepared, iterations = None, 1
     for line in sys.stdin:
@@ -77,7 +126,9 @@ def main(argv: list[str]) -> int:
             elif op == "setup":
                 prepared = None
                 gc.collect()
-                prepared, reply = setup(runner, request["cell"], gpu=gpu)
+                cell = request["cell"]
+                cell["overrides"] = {k: _knob_values(v) for k, v in (cell.get("overrides") or {}).items()}
+                prepared, reply = setup(runner, cell, gpu=gpu)
                 iterations = reply["iterations"]
                 send(reply)
             elif op == "round":

@@ -47,14 +47,19 @@ class BenchRunner(Protocol):
     are in `zoo.benchtools`.
     A cell is a dict with model, implementation ("zoo" or "reference"), mode ("infer" or "train"),
     batch_size, input_size, num_classes, amp ("auto", "on", "off"), compile (bool), channels_last
-    ("auto", "on", "off", read by the frameworks that have the choice), and overrides (the family's knobs).
+    ("auto", "on", "off", read by the frameworks that have the choice), and overrides (the family's knobs,
+    passed to `zoo.create_model(..., **overrides)` for the zoo's models; `bench --set` sweeps them).
     Timing rule: the clock is read only after the device finished the work queued before it.
     """
 
     framework: str
 
     def info(self) -> dict:
-        """framework_version, threads, device ("cpu"/"gpu"), device_note, unavailable (why not the GPU asked for)."""
+        """framework_version, threads, device ("cpu"/"gpu"), device_note, unavailable (why not the GPU asked for),
+        and optionally memory_peak_resets: True where `memory_peak` counts the cell alone however many cells
+        the process ran before (a device allocator whose peak statistics `memory_start` resets). Absent or
+        False (the host's RSS high-water mark, a peak kept for the whole process), the bench runs each
+        training cell in a fresh worker process so that its peak is its own."""
 
     def machine_peak(self, n: int, dtype: str = "float32") -> float:
         """GFLOP/s of the fastest n x n matrix product of `dtype` on this runner's device."""
@@ -169,8 +174,9 @@ def first_shape(output) -> tuple[int, ...] | None:
 # every cross-check starts from, counts the multiply-adds, and initialises the weights every framework
 # trains from:
 #   randomize(model, seed=0) -> model: every parameter and buffer random, BatchNorm statistics included
-#   count_macs(name, input_size, num_classes=None, in_channels=None) -> int: multiply-adds of convolutions
-#       and dense layers for one image, without computing
+#   count_macs(name, input_size, num_classes=None, in_channels=None, overrides=None) -> int: multiply-adds
+#       of convolutions and dense layers for one image (built with the family's knobs `overrides`),
+#       without computing
 #   initial_weights(name, num_classes, seed, overrides) -> dict: the framework's own initialisation of
 #       registered model `name` (with the family's knobs `overrides`), as canonical weights
 REFERENCE_ONLY = ("randomize", "count_macs", "initial_weights")

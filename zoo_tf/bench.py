@@ -79,7 +79,8 @@ class Runner:
     def info(self) -> dict:
         threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
         return {"framework_version": tf.__version__, "threads": threads, "device": self.device,
-                "device_note": self.note, "unavailable": self.unavailable}
+                "device_note": self.note, "unavailable": self.unavailable,
+                "memory_peak_resets": self.device == "gpu"}  # reset_memory_stats in memory_start
 
     def amp_dtype(self) -> str | None:
         return "float16" if self.device == "gpu" else None

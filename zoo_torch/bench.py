@@ -74,7 +74,7 @@ class Runner:
     def info(self) -> dict:
         return {"framework_version": torch.__version__, "threads": torch.get_num_threads(),
                 "device": "gpu" if self.device == "cuda" else "cpu", "device_note": self.note,
-                "unavailable": self.unavailable}
+                "unavailable": self.unavailable, "memory_peak_resets": self.device == "cuda"}
 
     def sync_device(self) -> None:
         if self.device == "cuda":

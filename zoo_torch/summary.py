@@ -42,7 +42,8 @@ def trainable_names(model) -> set[str]:
     return {name for name, p in model.named_parameters() if p.requires_grad}
 
 
-def count_macs(name: str, input_size: int, num_classes: int | None = None, in_channels: int | None = None) -> int:
+def count_macs(name: str, input_size: int, num_classes: int | None = None, in_channels: int | None = None,
+               overrides: dict | None = None) -> int:
     """Multiply-adds of convolutions and dense layers in one forward pass of one image, by shape propagation
     on meta tensors (`torch.utils.flop_counter.FlopCounterMode`: no weights are allocated and no arithmetic
     is done). FlopCounterMode counts a multiply-add as two FLOPs; this is FLOPs / 2, the papers' "FLOPs".
@@ -51,7 +52,7 @@ def count_macs(name: str, input_size: int, num_classes: int | None = None, in_ch
 
     spec = zoo.get_spec(name)
     channels = in_channels or spec.in_channels
-    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
+    kwargs = {**(overrides or {}), "num_classes": num_classes, "in_channels": in_channels}
     try:
         # Built on the meta device: parameters have shapes but no storage, so VGG costs nothing.
         with torch.device("meta"):
