@@ -18,6 +18,8 @@ D2L_PARAMS = 758_226
 BC100 = dict(num_classes=10, **knobs(densenet_bc_cifar(100, 12)))
 BC100_PARAMS = 769_162
 SMALL = dict(num_classes=5, growth_rate=4, block_config=(2, 3), num_init_features=8, stem="cifar")
+# MXNet recomputes only where every channel offset is a whole 16-channel oneDNN block.
+ALIGNED = dict(num_classes=5, growth_rate=16, block_config=(2, 3), num_init_features=32, bn_size=1, stem="cifar")
 
 
 @pytest.mark.parametrize("framework", ALL_FRAMEWORKS)
@@ -93,10 +95,10 @@ def test_torchvision_initialisation():
     assert float(norm.weight.min()) == 1.0 and float(norm.bias.abs().max()) == 0.0
 
 
-def _gradients(framework, memory_efficient):
+def _gradients(framework, memory_efficient, knobs_=SMALL):
     backend = zoo.backend(framework)
-    reference = zoo.backend("torch").randomize(zoo.create_model("densenet121", "torch", **SMALL), seed=2)
-    model = zoo.create_model("densenet121", framework, memory_efficient=memory_efficient, **SMALL)
+    reference = zoo.backend("torch").randomize(zoo.create_model("densenet121", "torch", **knobs_), seed=2)
+    model = zoo.create_model("densenet121", framework, memory_efficient=memory_efficient, **knobs_)
     backend.load_weights(model, zoo.backend("torch").export_weights(reference))
     images = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
     logits = backend.predict(model, images)
@@ -106,8 +108,16 @@ def _gradients(framework, memory_efficient):
 
 @pytest.mark.parametrize("framework", ALL_FRAMEWORKS)
 def test_memory_efficient_gives_the_same_outputs_and_gradients(framework):
-    logits, loss, grads = _gradients(framework, False)
-    logits_me, loss_me, grads_me = _gradients(framework, True)
+    _check_the_same_outputs_and_gradients(framework, SMALL)
+
+
+def test_mxnet_recomputing_gives_the_same_outputs_and_gradients():
+    _check_the_same_outputs_and_gradients("mxnet", ALIGNED)
+
+
+def _check_the_same_outputs_and_gradients(framework, knobs_):
+    logits, loss, grads = _gradients(framework, False, knobs_)
+    logits_me, loss_me, grads_me = _gradients(framework, True, knobs_)
     np.testing.assert_allclose(logits_me, logits, rtol=1e-6, atol=1e-6)
     assert loss_me == pytest.approx(loss, rel=1e-6)
     assert grads_me.keys() == grads.keys()
@@ -156,6 +166,46 @@ def test_memory_efficient_really_recomputes():
     block.call = counting
     zoo.backend("tf").loss_gradients(tf_model, np.ones((2, 3, 8, 8), np.float32), np.array([0, 1]))
     assert len(tf_calls) == 2
+
+
+def test_mxnet_memory_efficient_training_recomputes_in_a_bound_executor():
+    backend = zoo.backend("mxnet")  # before mxnet itself: the backend restores NumPy's alias it needs
+    import mxnet as mx
+
+    model = zoo.create_model("densenet121", "mxnet", memory_efficient=True, **ALIGNED)
+    images, labels = np.ones((2, 3, 8, 8), np.float32), np.array([0, 1])
+    trainer = zoo.backend("mxnet").make_trainer(model, 0.9, 0.0, 0)
+    for _ in range(2):  # a Trainer's in-place updates between passes reach the bound executor
+        trainer.step(images, labels, 0.1)
+    (executor,) = model._executors.values()
+    graph = executor.executor.debug_str()
+    # Each dense layer's norm1 runs again in the backward pass, a node of its own ("..._mirror").
+    norm1 = [p.name[:-len("_gamma")] for name, p in zoo.backend("mxnet").canonical_parameters(model).items()
+             if name.endswith("norm1.weight")]
+    assert len(norm1) == sum(ALIGNED["block_config"])
+    assert all(f"{prefix}_fwd_mirror" in graph for prefix in norm1)
+    plain = zoo.create_model("densenet121", "mxnet", **ALIGNED)
+    assert plain.mirrored_loss(mx.nd.array(images), mx.nd.array(labels)) is None  # the knob off: autograd
+    # Unaligned 4-channel maps: oneDNN cannot differentiate their concatenation, so no recomputation.
+    unaligned = zoo.create_model("densenet121", "mxnet", memory_efficient=True, **SMALL)
+    assert unaligned.mirrored_loss(mx.nd.array(images), mx.nd.array(labels)) is None
+
+
+def test_jax_training_step_keeps_the_recomputation_on_the_cpu():
+    """XLA:CPU would merge jax.checkpoint's recomputation back into the forward pass; the trainer's
+    compiler options keep it, and with it the smaller temporary memory."""
+    jnp = pytest.importorskip("jax.numpy")
+    compiled = {}
+    for memory_efficient in (False, True):
+        model = zoo.create_model("densenet121", "jax", memory_efficient=memory_efficient, **SMALL)
+        trainer = zoo.backend("jax").make_trainer(model, 0.9, 0.0, 0)
+        x = trainer.prepare(np.ones((2, 3, 8, 8), np.float32))
+        compiled[memory_efficient] = trainer.step_fn.lower(
+            trainer.params, trainer.rest, trainer.buffers, x, trainer.labels(np.array([0, 1])),
+            jnp.asarray(0.1, jnp.float32)).compile()
+    assert "opt-barrier" in compiled[True].as_text() and "opt-barrier" not in compiled[False].as_text()
+    temp = {me: c.memory_analysis().temp_size_in_bytes for me, c in compiled.items()}
+    assert temp[True] < temp[False]
 
 
 @pytest.mark.parametrize("framework", OTHER_FRAMEWORKS)

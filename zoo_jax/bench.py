@@ -134,7 +134,7 @@ class Runner:
         jax = self.jax
         import jax.numpy as jnp
 
-        from .steps import inference, train_step
+        from .steps import compiler_options, inference, train_step
 
         if cell["implementation"] == "reference":
             raise Skip("Flax ships no reference implementation of this model")
@@ -161,7 +161,8 @@ class Runner:
                                                        compute_dtype=compute_dtype)
             arrays = list(jax.device_put((params, rest, buffers), self.jax_device))
             lr = jnp.asarray(0.01, jnp.float32)
-            compiled = jax.jit(update, donate_argnums=(0, 1, 2)).lower(*arrays, images, labels, lr).compile()
+            compiled = jax.jit(update, donate_argnums=(0, 1, 2),
+                               compiler_options=compiler_options(self.jax_device)).lower(*arrays, images, labels, lr).compile()
 
             def step():
                 arrays[0], arrays[1], arrays[2], loss = compiled(*arrays, images, labels, lr)

@@ -7,7 +7,8 @@ The training step is SGD with momentum and PyTorch-style (coupled) weight decay 
     g = grad + weight_decay * w;   buf = momentum * buf + g;   w = w - lr * buf
 
 Its arrays (parameters, BatchNorm statistics and RNG counters, momentum buffers) are donated, so
-XLA updates them in place.
+XLA updates them in place. Compile it with `compiler_options(device)`, so that recomputation
+(`jax.checkpoint`, DenseNet's memory_efficient) survives XLA:CPU.
 """
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ from . import cross_entropy
 
 def _cast_floats(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def compiler_options(device=None) -> dict[str, str] | None:
+    """XLA options of a training step on `device` (default: JAX's default device).
+
+    XLA:CPU expands jax.checkpoint's optimisation barriers early (its `cse_barrier_expander` pass, before
+    common-subexpression elimination), so the recomputation in the backward pass is merged back into the
+    forward pass it repeats and nothing is saved: DenseNet-BC-100's step compiled to the same program,
+    2108 MiB of temporaries, with and without memory_efficient. Keeping the barriers keeps the
+    recomputation (1135 MiB); programs without barriers are unchanged. XLA:GPU keeps them by itself.
+    """
+    platform = device.platform if device is not None else jax.default_backend()
+    return {"xla_disable_hlo_passes": "cse_barrier_expander"} if platform == "cpu" else None
 
 
 def inference(model: nnx.Module, compute_dtype=None) -> tuple[Callable, nnx.State, nnx.State]:

@@ -7,7 +7,7 @@ import numpy as np
 from flax import nnx
 
 from . import inputs
-from .steps import inference, train_step, write_back
+from .steps import compiler_options, inference, train_step, write_back
 
 
 class Trainer:
@@ -16,7 +16,7 @@ class Trainer:
         # Dropout masks from `seed`: the RNG streams are state of the model, carried through the steps.
         nnx.reseed(model, dropout=seed)
         step, self.params, self.rest, self.buffers = train_step(model, momentum, weight_decay)
-        self.step_fn = jax.jit(step, donate_argnums=(0, 1, 2))
+        self.step_fn = jax.jit(step, donate_argnums=(0, 1, 2), compiler_options=compiler_options())
         self.graph_dtype = jax.tree.leaves(self.params)[0].dtype
         forward, _, _ = inference(model)
         self.forward = jax.jit(forward)

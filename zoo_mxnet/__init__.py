@@ -110,9 +110,7 @@ def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -
     params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
     x = _inputs(model, images)
     y = mx.nd.array(np.asarray(labels), dtype=x.dtype)
-    with mx.autograd.record(train_mode=True):
-        loss = gluon.loss.SoftmaxCrossEntropyLoss()(model(x), y).mean()
-    loss.backward()
+    loss = forward_backward(model, x, y)
     return float(loss.asscalar()), {name: p.grad().asnumpy().copy() for name, p in params.items()}
 
 
@@ -128,7 +126,7 @@ def bench_runner(device: str, options: dict):
 
 from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
 from .summary import layer_shapes, trainable_names  # noqa: E402
-from .training import make_trainer  # noqa: E402
+from .training import forward_backward, make_trainer  # noqa: E402
 
 __all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "canonical_parameters",
            "count_parameters", "export_weights", "infer_output_shape", "layer_shapes", "load_weights",

@@ -8,7 +8,7 @@ from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from mxnet import autograd, gluon  # noqa: E402
+from mxnet import gluon  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds  # noqa: E402
@@ -121,14 +121,13 @@ class Runner:
             def step():
                 return model(images)
         else:
+            from .training import forward_backward
+
             trainer = gluon.Trainer(model.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9})
-            loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
 
             def step():
-                with autograd.record():
-                    loss = loss_fn(model(images), labels)
-                loss.backward()
-                trainer.step(batch)
+                loss = forward_backward(model, images, labels)  # the batch mean (and its gradients)
+                trainer.step(1)
                 return loss
 
         def sync(out):

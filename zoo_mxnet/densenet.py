@@ -1,19 +1,33 @@
 """DenseNet in MXNet Gluon, block for block torchvision's module tree
 (`features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `classifier`).
 
-`memory_efficient` is accepted and does nothing here: Gluon 1.x has no per-block recomputation.
-MXNet's only form of it is the executor's global memory mirroring (the MXNET_BACKWARD_DO_MIRROR
-environment variable, read when a graph is bound), which recomputes cheap operators such as BN and
-ReLU across the whole network; set it in the environment if the memory matters. Outputs and gradients
-are the same either way.
+`memory_efficient=True` recomputes each dense layer's concatenation, BN, ReLU (and 1x1 convolution) in
+the backward pass instead of keeping them (Pleiss et al., 2017), as torchvision does. MXNet 1.9
+recomputes ("mirrors") only in its symbolic graph executor, for nodes carrying the
+`__force_mirroring__` attribute, here set per node by an `mx.AttrScope` around those layers' symbols
+(no process-wide setting such as MXNET_BACKWARD_DO_MIRROR). Gluon's CachedOp, which runs a hybridized
+block under autograd, builds its backward graph without mirroring, and an autograd.Function around an
+executor runs its backward later from MXNet's custom-operator thread, after a Trainer's updates of the
+same weights were queued (a deadlock). So the zoo's training step (`zoo_mxnet.training.forward_backward`:
+the Trainer, `loss_gradients`, the bench) runs a memory-efficient model's loss through its own bound
+executor (`DenseNet.mirrored_loss`), which shares the Gluon parameters' arrays and gradients; a plain
+`autograd.record()` pass computes the same without recomputing. Outputs and gradients are the same.
+Blocks whose channel offsets are not whole 16-channel blocks (DenseNet-BC's k=12) cannot recompute
+here (see `_recomputes`).
 """
 from __future__ import annotations
 
-from mxnet.gluon import nn
+import contextlib
 
-from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
+from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
-from .layers import global_avg_pool, relu
+import mxnet as mx  # noqa: E402
+from mxnet import gluon  # noqa: E402
+from mxnet.gluon import nn  # noqa: E402
+
+from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig  # noqa: E402
+
+from .layers import global_avg_pool, relu  # noqa: E402
 
 
 def _activation(config: DenseNetConfig):
@@ -36,6 +50,22 @@ def _conv(config: DenseNetConfig, in_channels: int, channels: int, kernel: int) 
                      in_channels=in_channels)
 
 
+def _mirrored(F):
+    """Marks the symbols made within for recomputation in the backward pass of a bound executor
+    (MXNet's `force_mirroring` attribute, stored as `__force_mirroring__`); nothing for NDArrays."""
+    return mx.AttrScope(force_mirroring="True") if F is mx.sym else contextlib.nullcontext()
+
+
+def _recomputes(config: DenseNetConfig, in_features: int) -> bool:
+    """A memory-efficient block whose concatenations oneDNN can differentiate: every channel offset a
+    whole 16-channel block. Otherwise oneDNN's concat backward crashes (SIGFPE) on the gradient, in
+    its blocked layout, of a concatenation of maps at unaligned offsets (DenseNet-BC's 12-channel maps
+    once they sum to 16n channels). Concatenating such maps as 5-D arrays, which MXNet leaves to its
+    own kernel, trains, but its copies cost more memory than recomputation saves (DenseNet-BC-100,
+    k=12, batch 64: 3222 MiB against 2796 MiB without), so those blocks keep their maps instead."""
+    return config.memory_efficient and in_features % 16 == 0 and config.growth_rate % 16 == 0
+
+
 class NamedSequential(nn.HybridBlock):
     """PyTorch's nn.Sequential(OrderedDict(...)): children run in order and keep their names."""
 
@@ -49,11 +79,15 @@ class NamedSequential(nn.HybridBlock):
 
 
 class DenseLayer(nn.HybridBlock):
-    def __init__(self, config: DenseNetConfig, in_features: int, **kwargs) -> None:
+    """Takes the block's feature maps so far: one running concatenation, or (memory_efficient) the
+    list of them, concatenated here under the mirroring attribute."""
+
+    def __init__(self, config: DenseNetConfig, in_features: int, recompute: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         growth = config.growth_rate
         self.bottleneck = config.bottleneck
         self.drop_rate = float(config.drop_rate)
+        self.memory_efficient = recompute
         self.relu = _activation(config)
         with self.name_scope():
             self.norm1 = _norm(config, in_features)
@@ -65,8 +99,13 @@ class DenseLayer(nn.HybridBlock):
             else:
                 self.conv1 = _conv(config, in_features, growth, 3)
 
-    def hybrid_forward(self, F, x):
-        out = self.conv1(self.relu(F, self.norm1(x)))
+    def hybrid_forward(self, F, *features):
+        # conv1 is marked too, so that its backward reads the recomputed ReLU output rather than a kept
+        # one; MXNet's backward node depends on the forward node it differentiates, so the 1x1
+        # convolution is recomputed as well (its output is kept: norm2, unmarked, reads it).
+        with _mirrored(F) if self.memory_efficient else contextlib.nullcontext():
+            x = features[0] if len(features) == 1 else F.concat(*features, dim=1)
+            out = self.conv1(self.relu(F, self.norm1(x)))
         if self.bottleneck:
             out = self.conv2(self.relu(F, self.norm2(out)))
         if self.drop_rate > 0:
@@ -78,15 +117,25 @@ class DenseBlock(nn.HybridBlock):
     def __init__(self, config: DenseNetConfig, layers: int, in_features: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_layers = layers
+        self.memory_efficient = _recomputes(config, in_features)
         with self.name_scope():
             for i in range(layers):
-                setattr(self, f"denselayer{i + 1}", DenseLayer(config, in_features + i * config.growth_rate))
+                setattr(self, f"denselayer{i + 1}", DenseLayer(config, in_features + i * config.growth_rate,
+                                                                 self.memory_efficient))
 
     def hybrid_forward(self, F, x):
+        layers = [getattr(self, f"denselayer{i}") for i in range(1, self.num_layers + 1)]
+        if self.memory_efficient:
+            # Only the layers' own outputs are kept (linear in depth); each layer's concatenation of
+            # them is recomputed in the backward pass.
+            features = [x]
+            for layer in layers:
+                features.append(layer(*features))
+            return F.concat(*features, dim=1)
         # Each layer appends its features to the running map: the same tensors as torchvision's
         # concatenation of all earlier maps for every layer, and 3% faster for DenseNet-121 here.
-        for i in range(1, self.num_layers + 1):
-            x = F.concat(x, getattr(self, f"denselayer{i}")(x), dim=1)
+        for layer in layers:
+            x = F.concat(x, layer(x), dim=1)
         return x
 
 
@@ -117,6 +166,8 @@ class DenseNet(nn.HybridBlock):
         super().__init__(**kwargs)
         stem = config.num_init_features
         self.relu = _activation(config)
+        self.memory_efficient = any(_recomputes(config, block_in) for block_in, _, _ in config.stages())
+        self._executors: dict[tuple, MirroredExecutor] = {}
         with self.name_scope():
             self.features = NamedSequential()
             with self.features.name_scope():
@@ -140,6 +191,55 @@ class DenseNet(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         out = self.relu(F, self.features(x))
         return self.classifier(F.flatten(global_avg_pool(F, out)))
+
+    def mirrored_loss(self, x: mx.nd.NDArray, labels: mx.nd.NDArray) -> mx.nd.NDArray | None:
+        """Mean cross-entropy of one training-mode pass and its gradients in the parameters' `grad()`,
+        recomputing the marked nodes in the backward pass; None when memory_efficient is off."""
+        if not self.memory_efficient:
+            return None
+        signature = getattr(self, "zoo_signature", None)  # the check Gluon's call runs as a pre-hook
+        if signature is not None:
+            signature.check(x.shape, "NCHW")
+        key = (x.shape, labels.shape, x.dtype, x.context)
+        executor = self._executors.get(key)
+        if executor is None or not executor.current():
+            self._executors[key] = executor = MirroredExecutor(self, x, labels)
+        return executor.run(x, labels)
+
+
+class MirroredExecutor:
+    """The model's loss symbol bound for one input shape. Its arguments, auxiliary states and gradients
+    are the Gluon parameters' own arrays, so a Trainer's updates in place reach it and its gradients
+    land where Gluon's backward would put them."""
+
+    def __init__(self, model: DenseNet, x: mx.nd.NDArray, labels: mx.nd.NDArray) -> None:
+        data, label = mx.sym.var("data"), mx.sym.var("label")
+        symbol = mx.sym.make_loss(mx.sym.mean(gluon.loss.SoftmaxCrossEntropyLoss()(model(data), label)))
+        params = model.collect_params()
+        ctx = x.context
+        names = [name for name in symbol.list_arguments() if name not in ("data", "label")]
+        self.bound = {name: params[name].data(ctx) for name in names + symbol.list_auxiliary_states()}
+        self.trained = [name for name in names if params[name].grad_req != "null"]
+        args = {name: self.bound[name] for name in names}
+        args["data"] = mx.nd.zeros(x.shape, ctx=ctx, dtype=x.dtype)
+        args["label"] = mx.nd.zeros(labels.shape, ctx=ctx, dtype=labels.dtype)
+        self.params, self.ctx = params, ctx
+        self.executor = symbol.bind(
+            ctx, args, args_grad={name: params[name].grad(ctx) for name in self.trained},
+            grad_req={**{name: params[name].grad_req for name in self.trained}, "data": "null", "label": "null"},
+            aux_states={name: self.bound[name] for name in symbol.list_auxiliary_states()})
+
+    def current(self) -> bool:
+        """The parameters still hold the arrays bound (`cast`, `reset_ctx`, re-initialisation replace them)."""
+        return all(self.params[name].data(self.ctx) is array for name, array in self.bound.items())
+
+    def run(self, x: mx.nd.NDArray, labels: mx.nd.NDArray) -> mx.nd.NDArray:
+        loss = self.executor.forward(is_train=True, data=x, label=labels)[0]
+        self.executor.backward()
+        for name in self.trained:
+            # What autograd's backward marks, and gluon.Trainer checks before an update.
+            self.params[name].data(self.ctx)._fresh_grad = True
+        return loss
 
 
 def build(config: DenseNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:

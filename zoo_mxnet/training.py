@@ -9,6 +9,20 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def forward_backward(model, x, y) -> mx.nd.NDArray:
+    """Mean cross-entropy of one training-mode pass, its gradients left in the parameters' `grad()`.
+
+    A model that recomputes in its backward pass (DenseNet's memory_efficient) runs its own bound
+    executor (`mirrored_loss`): MXNet 1.9 recomputes only there, not in Gluon's autograd."""
+    mirrored = getattr(model, "mirrored_loss", None)
+    loss = mirrored(x, y) if mirrored is not None else None
+    if loss is None:
+        with mx.autograd.record(train_mode=True):
+            loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()(model(x), y).mean()
+        loss.backward()
+    return loss
+
+
 class Trainer:
     """The contract's rule (g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf) with Gluon's
     fused update. Gluon's 'sgd' (`mom = momentum*mom - lr*(g + wd*w)`) keeps `mom = -lr * buf`, the rate
@@ -23,7 +37,6 @@ class Trainer:
         self.params = [p for p in model.collect_params().values() if p.grad_req != "null"]
         self.moms = [mx.nd.zeros(p.shape) for p in self.params]
         self.last_lr: float | None = None
-        self.loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
         with warnings.catch_warnings():
             # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
             # still runs it; the warning is about hooks on children of a hybridized block.
@@ -38,9 +51,7 @@ class Trainer:
 
     def step(self, x, y, lr: float) -> float:
         x, y = mx.nd.array(x), mx.nd.array(y)
-        with mx.autograd.record(train_mode=True):
-            loss = self.loss(self.model(x), y).mean()
-        loss.backward()
+        loss = forward_backward(self.model, x, y)
         if not lr > 0:
             # mom = -lr * buf cannot carry the buffer through a zero rate (no schedule here gives one).
             raise ValueError(f"the MXNet update needs a positive learning rate, got {lr!r}")

@@ -43,7 +43,8 @@ class DenseNetConfig(FamilyConfig):
     bn_momentum: float = 0.1
     # Recompute the concat + BN + ReLU + 1x1 conv of each dense layer in the backward pass instead of
     # storing it (Pleiss et al., 2017). Same outputs and gradients. PyTorch: torch.utils.checkpoint, as
-    # torchvision; TensorFlow: tf.recompute_grad; MXNet: accepted, no effect (see zoo_mxnet.densenet).
+    # torchvision; TensorFlow: tf.recompute_grad; JAX: jax.checkpoint; MXNet: mirroring in a bound
+    # executor, where channel offsets are whole 16-channel blocks (see zoo_mxnet.densenet).
     # As with any recomputation, a training step updates norm1's running statistics twice.
     memory_efficient: bool = False
 
@@ -164,3 +165,4 @@ def densenet_bc_cifar(depth: int = 100, growth_rate: int = 12, **knobs) -> Dense
     defaults = dict(growth_rate=growth_rate, block_config=(layers,) * 3, num_init_features=2 * growth_rate,
                     bn_size=4, compression=0.5, stem="cifar")
     return DenseNetConfig(**{**defaults, **knobs})
+
