@@ -156,7 +156,7 @@ def seed_int(text: str) -> int:
 
 
 def framework_names(text: str) -> list[str]:
-    """One --frameworks word ('torch' or 'torch,tf'), each name checked against the registry."""
+    """One --frameworks word ('a' or 'a,b'), each a name of zoo.FRAMEWORKS."""
     names = split_list(text)
     for name in names:
         if name not in zoo.FRAMEWORKS:
