@@ -26,7 +26,7 @@ needs_two = pytest.mark.skipif(zoo.REFERENCE_FRAMEWORK not in INSTALLED or len(T
 TAKES = {
     "--frameworks": ("summary", "crosscheck", "gradcheck", "bench", "train"),
     "--input-size": ("summary", "crosscheck", "gradcheck", "bench", "train"),
-    "--set": ("summary", "crosscheck", "gradcheck", "train"),
+    "--set": ("summary", "crosscheck", "gradcheck", "bench", "train"),
     "--batch-size": ("crosscheck", "gradcheck", "bench", "train"),
     "--seed": ("crosscheck", "gradcheck", "train"),
     "--tol": ("crosscheck", "gradcheck"),
