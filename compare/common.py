@@ -231,8 +231,11 @@ def selected_model(args: argparse.Namespace) -> str:
     if not given or (len(given) == 2 and given[0] != given[1]):
         raise UsageError("give one model, as MODEL or --model MODEL (e.g. lenet5); got "
                          + (" and ".join(map(repr, given)) or "none"))
-    [name] = resolve_models([given[0]])
-    return name
+    names = resolve_models([given[0]])
+    if len(names) != 1:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise UsageError(f"this command takes one model; {given[0]!r} matches {len(names)} ({shown})")
+    return names[0]
 
 
 FRAMEWORKS_HELP = f"frameworks, comma- or space-separated, from {','.join(zoo.FRAMEWORKS)} (default: every installed one)"

@@ -179,6 +179,7 @@ def test_old_spellings_are_range_checked_too(capsys):
     (["crosscheck", "lenet5", "--frameworks", "torch", "tf", "alexnet"], "(model names go before --frameworks)"),
     (["crosscheck", "lenet5", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["summary"], "give one model, as MODEL or --model MODEL"),
+    (["train", "resnet*"], "this command takes one model; 'resnet*' matches"),
     (["bench"], "which models? give names or patterns"),
     (["train", "lenet5", "--dataset", "mnist"], "--dataset: unknown dataset 'mnist'"),
     (["train", "lenet5", "--weights", "nowhere.safetensors"], "--weights: no file 'nowhere.safetensors'"),
