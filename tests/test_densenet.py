@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.specs.densenet import DenseNetConfig, bn_state, d2l_densenet, densenet_bc_cifar
+from zoo.specs.densenet import CIFAR_DENSENET_BC, DenseNetConfig, bn_state, d2l_densenet, densenet_bc_cifar
 from variant_checks import ALL_FRAMEWORKS, OTHER_FRAMEWORKS, compare_with_torch, counts, knobs
 
 # d2l.ai 8.7 on Fashion-MNIST: 1 input channel, 10 classes. d2l prints no count; this is computed
@@ -206,6 +206,19 @@ def test_jax_training_step_keeps_the_recomputation_on_the_cpu():
     assert "opt-barrier" in compiled[True].as_text() and "opt-barrier" not in compiled[False].as_text()
     temp = {me: c.memory_analysis().temp_size_in_bytes for me, c in compiled.items()}
     assert temp[True] < temp[False]
+
+
+@pytest.mark.parametrize("name", sorted(CIFAR_DENSENET_BC))
+def test_cifar_densenet_bc_registrations_round_to_the_paper(name):
+    (depth, growth), paper_figure, params = CIFAR_DENSENET_BC[name]
+    spec = zoo.get_spec(name)
+    assert spec.config == densenet_bc_cifar(depth, growth) and spec.input_size == (3, 32, 32)
+    assert spec.num_classes == 10 and f"{round(params / 1e6, 1)}M" == paper_figure
+
+
+def test_densenet264_is_the_papers_imagenet_configuration():
+    config = zoo.get_spec("densenet264").config
+    assert (config.growth_rate, config.block_config, config.num_init_features) == (32, (6, 12, 64, 48), 64)
 
 
 @pytest.mark.parametrize("framework", OTHER_FRAMEWORKS)

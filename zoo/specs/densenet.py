@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
-from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
+from ..registry import FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, register
 
 # stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
 # "imagenet": 7x7/2 conv0 + norm0 + relu0 + 3x3/2 max pool0 (torchvision, and d2l's stem);
@@ -110,6 +110,19 @@ class DenseNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def outline(self) -> tuple[Stage, ...]:
+        conv, pool = self.stem_conv, self.stem_pool
+        stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
+        layer = "DenseLayer (1x1, 3x3 conv)" if self.bottleneck else "DenseLayer (3x3 conv)"
+        stages = [Stage("stem", "features.pool0" if pool else "features.conv0", block=stem,
+                        stride=conv[1] * (pool[1] if pool else 1))]
+        for i, layers in enumerate(self.block_config, start=1):
+            stages.append(Stage(f"denseblock{i}", f"features.denseblock{i}", layers, layer))
+            if i < len(self.block_config):
+                stages.append(Stage(f"transition{i}", f"features.transition{i}",
+                                    block="1x1 conv, 2x2 avg pool", stride=TRANSITION_POOL))
+        return (*stages, Stage("head", "", block="BN, global avg pool, fc"))
+
 
 def bn_state(config: DenseNetConfig) -> int:
     """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
@@ -166,3 +179,40 @@ def densenet_bc_cifar(depth: int = 100, growth_rate: int = 12, **knobs) -> Dense
                     bn_size=4, compression=0.5, stem="cifar")
     return DenseNetConfig(**{**defaults, **knobs})
 
+
+# DenseNet-264 of the paper's ImageNet table (k=32, blocks 6-12-64-48, 64 stem features). timm's
+# `densenet264` builds another variant (k=48, 96 stem features: 72,686,632 parameters, as Pleiss et al.'s
+# memory-efficient experiments); timm's DenseNet class at the paper's configuration gives this count.
+_DENSENET264 = DenseNetConfig(growth_rate=32, block_config=(6, 12, 64, 48), num_init_features=64)
+register(ModelSpec(
+    name="densenet264",
+    family="densenet",
+    config=_DENSENET264,
+    input_size=(3, 224, 224),
+    params=33_337_704,
+    params_total=33_337_704 + bn_state(_DENSENET264),
+    source="timm.models.densenet.DenseNet(growth_rate=32, block_config=(6, 12, 64, 48)) (timm 1.0.31): 33,337,704",
+    paper=PAPER,
+))
+
+# Huang et al. Table 2's DenseNet-BC on CIFAR-10: (depth, growth rate) -> (the paper's parameter figure,
+# the exact count of the zoo's bias-free build, which rounds to it).
+CIFAR_DENSENET_BC = {
+    "densenet_bc_100_k12": ((100, 12), "0.8M", 769_162),
+    "densenet_bc_250_k24": ((250, 24), "15.3M", 15_324_406),
+    "densenet_bc_190_k40": ((190, 40), "25.6M", 25_624_430),
+}
+
+for _name, ((_depth, _growth), _paper_figure, _params) in CIFAR_DENSENET_BC.items():
+    _config = densenet_bc_cifar(_depth, _growth)
+    register(ModelSpec(
+        name=_name,
+        family="densenet",
+        config=_config,
+        input_size=(3, 32, 32),
+        params=_params,
+        params_total=_params + bn_state(_config),
+        source=f"Huang et al. Table 2, DenseNet-BC (L={_depth}, k={_growth}): {_paper_figure} parameters",
+        paper=PAPER,
+        num_classes=10,
+    ))
