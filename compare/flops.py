@@ -98,3 +98,29 @@ def count_macs(name: str, input_size: int | None = None, *, num_classes: int | N
 def gflops(name: str, input_size: int | None = None) -> float:
     """Forward GFLOPs in the papers' sense: billions of multiply-adds per image."""
     return count_macs(name, input_size) / 1e9
+
+
+_PROFILES: dict[str, dict] = {}
+
+
+def stage_profile(name: str, input_size: int | None = None, *, overrides: dict | None = None) -> dict:
+    """Per-stage multiply-adds, parameters, output shapes and receptive fields of registered model `name`
+    (built with the family's knobs `overrides`), the stages being its spec's outline (`config.outline()`):
+    the same counter as `count_macs`, so the stages add up to its total. The reference backend's
+    `stage_profile` documents the fields; "outline" holds the spec's stages."""
+    spec = zoo.get_spec(name)
+    input_size = input_size or spec.input_size[1]
+    config = spec.configure(**(overrides or {}))
+    counter = _counter()
+    key = _key(name, input_size, None, None, counter, overrides)
+    if key not in _PROFILES:
+        outline = config.outline()
+        try:
+            profile = counter.stage_profile(name, input_size, [stage.end for stage in outline],
+                                            overrides=overrides or None)
+        except zoo.ZooError:
+            raise
+        except Exception as error:  # noqa: BLE001  (a model the counter cannot trace)
+            raise FlopsUnavailable(f"{name}: {error}") from None
+        _PROFILES[key] = {**profile, "outline": outline}
+    return _PROFILES[key]

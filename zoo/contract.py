@@ -179,7 +179,10 @@ def first_shape(output) -> tuple[int, ...] | None:
 #       without computing
 #   initial_weights(name, num_classes, seed, overrides) -> dict: the framework's own initialisation of
 #       registered model `name` (with the family's knobs `overrides`), as canonical weights
-REFERENCE_ONLY = ("randomize", "count_macs", "initial_weights")
+#   stage_profile(name, input_size, boundaries, num_classes=None, in_channels=None, overrides=None) -> dict:
+#       the same count split into the stages that end at canonical module paths `boundaries` (the spec's
+#       `config.outline()`), with each stage's parameters, output shape and receptive field
+REFERENCE_ONLY = ("randomize", "count_macs", "initial_weights", "stage_profile")
 
 REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT")
 

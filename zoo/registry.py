@@ -53,6 +53,34 @@ class FamilyConfig:
     def knobs(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self))
 
+    def outline(self) -> tuple["Stage", ...]:
+        """The network's stages in order, from the stem to the head (what `zoo-compare arch` tables)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no stage outline")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a network's outline: everything that runs after the previous stage, up to and
+    including the module `end` (a canonical module path, the prefix of its weight names; "" is the
+    model's output, so the last stage, the head, takes the rest).
+
+    `blocks` repeats of `block` make it up; `stride` is how much it shrinks the map (for input sizes
+    that the network divides evenly).
+    """
+
+    name: str
+    end: str
+    blocks: int = 1
+    block: str = ""
+    stride: int = 1
+
+    @property
+    def label(self) -> str:
+        """'layer1 (3 x Bottleneck)', 'stem (7x7 conv, max pool)', 'head'."""
+        if not self.block:
+            return self.name
+        return f"{self.name} ({self.blocks} x {self.block})" if self.blocks > 1 else f"{self.name} ({self.block})"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -72,6 +100,14 @@ class ModelSpec:
     paper: str
     num_classes: int = 1000
     notes: str = ""
+    # Published accuracy of the canonical configuration, in percent: the reference weights' or the paper's
+    # top-1 (and top-5 where given) on `accuracy_dataset`, with where the figure comes from and the
+    # training recipe behind it. Where no figure exists, top1 is None and `accuracy_source` says why.
+    top1: float | None = None
+    top5: float | None = None
+    accuracy_source: str = ""
+    accuracy_recipe: str = ""
+    accuracy_dataset: str = "ImageNet-1k val"
 
     @property
     def in_channels(self) -> int:
@@ -94,6 +130,23 @@ class ModelSpec:
             min_size=config.min_input_size(),
             fixed_size=config.fixed_input_size(),
         )
+
+
+TORCHVISION_RECIPES = "https://github.com/pytorch/vision/tree/main/references/classification"
+
+
+def published(top1: float | None, top5: float | None = None, *, source: str, recipe: str = "",
+              dataset: str = "ImageNet-1k val") -> dict[str, Any]:
+    """The accuracy fields of a `ModelSpec`: `register(ModelSpec(..., **published(...)))`."""
+    return {"top1": top1, "top5": top5, "accuracy_source": source, "accuracy_recipe": recipe,
+            "accuracy_dataset": dataset}
+
+
+def torchvision_weights(weights: str, top1: float, top5: float, recipe: str) -> dict[str, Any]:
+    """The accuracy of torchvision's weights `weights` ('ResNet50_Weights.IMAGENET1K_V1'), as its metadata
+    gives it (acc@1, acc@5 on ImageNet-1k val, single 224 crop unless the weights say otherwise)."""
+    return published(top1, top5, recipe=recipe,
+                     source=f"torchvision {weights} meta: acc@1 {top1:.3f}, acc@5 {top5:.3f}")
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -154,10 +154,10 @@ def bench_runner(device: str, options: dict):
 
 
 from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
-from .summary import count_macs, layer_shapes, trainable_names  # noqa: E402
+from .summary import count_macs, layer_shapes, stage_profile, trainable_names  # noqa: E402
 from .training import initial_weights, make_trainer  # noqa: E402
 
 __all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "count_macs", "count_parameters",
            "export_weights", "infer_output_shape", "initial_weights", "layer_shapes", "load_weights",
            "loss_gradients", "make_trainer", "predict", "randomize", "reference_name", "reference_variant",
-           "release_memory", "trainable_names", "version"]
+           "release_memory", "stage_profile", "trainable_names", "version"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
-from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
+                        published, register, torchvision_weights)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,25 @@ class AlexNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def outline(self) -> tuple[Stage, ...]:
+        """One stage per max pool: the convolutions before it and the pool."""
+        stages, convs, stride = [], [], 1
+        for index, layer in enumerate(self.layers()):
+            if layer[0] == "conv":
+                convs.append(layer[1])
+                stride *= self.strides[layer[1]]
+            elif layer[0] == "pool":
+                first, last = convs[0] + 1, convs[-1] + 1
+                name = f"conv{first}" if first == last else f"conv{first}-{last}"
+                kernels = "/".join(f"{self.kernel_sizes[i]}x{self.kernel_sizes[i]}" for i in convs)
+                stages.append(Stage(f"{name} + pool", f"features.{index}", len(convs), f"{kernels} conv",
+                                    stride * self.pool_stride))
+                convs, stride = [], 1
+        if convs:
+            stages.append(Stage(f"conv{convs[0] + 1}-{convs[-1] + 1}", f"features.{len(self.layers()) - 1}",
+                                len(convs), "conv", stride))
+        return (*stages, Stage("head", "", len(self.hidden) + 1, "fc"))
+
 
 PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky, Sutskever, Hinton, 2012)"
 
@@ -107,6 +127,8 @@ register(ModelSpec(
     params_total=61_100_840,
     source="torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: num_params 61,100,840)",
     paper=PAPER + "; one-tower form from One weird trick for parallelizing CNNs (Krizhevsky, 2014)",
+    **torchvision_weights("AlexNet_Weights.IMAGENET1K_V1", 56.522, 79.066,
+                          recipe=TORCHVISION_RECIPES + "#alexnet-and-vgg"),
 ))
 
 register(ModelSpec(
@@ -128,4 +150,9 @@ register(ModelSpec(
     ),
     paper=PAPER,
     notes="The pool to 6x6 is an identity at 227x227; it lets other sizes through.",
+    **published(59.3, 81.8, dataset="ILSVRC-2012 val",
+                source="Krizhevsky et al. 2012, Table 2: 1 CNN, top-1 error 40.7%, top-5 error 18.2% "
+                       "(averaged over ten 224x224 crops)",
+                recipe="the paper's Sec. 5: SGD, batch 128, momentum 0.9, weight decay 5e-4, about 90 epochs, "
+                       "lr 0.01 divided by 10 on plateaus; random crops, flips and PCA colour noise"),
 ))

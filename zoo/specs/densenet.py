@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
-from ..registry import FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, register
+from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
+                        register, torchvision_weights)
 
 # stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
 # "imagenet": 7x7/2 conv0 + norm0 + relu0 + 3x3/2 max pool0 (torchvision, and d2l's stem);
@@ -146,6 +147,12 @@ TORCHVISION = {
     "densenet169": (32, (6, 12, 32, 32), 64, 14_149_480),
     "densenet201": (32, (6, 12, 48, 32), 64, 20_013_928),
 }
+# ImageNet (acc@1, acc@5) of torchvision's IMAGENET1K_V1 weights (ported from the paper's Torch models).
+TORCHVISION_ACCURACY = {
+    "densenet121": (74.434, 91.972), "densenet161": (77.138, 93.560),
+    "densenet169": (75.600, 92.806), "densenet201": (76.896, 93.370),
+}
+IMAGENET_RECIPE = "the paper's Sec. 4.2: SGD, batch 256, 90 epochs, lr 0.1 divided by 10 at epochs 30 and 60"
 
 for _name, (_growth, _blocks, _init, _params) in TORCHVISION.items():
     _config = DenseNetConfig(growth_rate=_growth, block_config=_blocks, num_init_features=_init)
@@ -158,6 +165,8 @@ for _name, (_growth, _blocks, _init, _params) in TORCHVISION.items():
         params_total=_params + bn_state(_config),
         source=f"torchvision.models.{_name} (torchvision docs: num_params {_params:,})",
         paper=PAPER,
+        **torchvision_weights(f"DenseNet{_name[8:]}_Weights.IMAGENET1K_V1", *TORCHVISION_ACCURACY[_name],
+                              recipe="https://github.com/pytorch/vision/pull/116"),
     ))
 
 
@@ -193,6 +202,8 @@ register(ModelSpec(
     params_total=33_337_704 + bn_state(_DENSENET264),
     source="timm.models.densenet.DenseNet(growth_rate=32, block_config=(6, 12, 64, 48)) (timm 1.0.31): 33,337,704",
     paper=PAPER,
+    **published(77.85, 93.88, source="Huang et al. 2017, Table 3: DenseNet-264 (k=32), single-crop top-1 error "
+                "22.15%, top-5 error 6.12%", recipe=IMAGENET_RECIPE),
 ))
 
 # Huang et al. Table 2's DenseNet-BC on CIFAR-10: (depth, growth rate) -> (the paper's parameter figure,
@@ -202,6 +213,11 @@ CIFAR_DENSENET_BC = {
     "densenet_bc_250_k24": ((250, 24), "15.3M", 15_324_406),
     "densenet_bc_190_k40": ((190, 40), "25.6M", 25_624_430),
 }
+
+# Table 2's C10+ test error (percent) of those networks, trained as its Sec. 4.2 says.
+CIFAR_ERROR = {"densenet_bc_100_k12": 4.51, "densenet_bc_250_k24": 3.62, "densenet_bc_190_k40": 3.46}
+CIFAR_RECIPE = ("the paper's Sec. 4.2: SGD, batch 64, 300 epochs, lr 0.1 divided by 10 at 50% and 75% of "
+                "training, weight decay 1e-4, Nesterov momentum 0.9, translation and mirroring")
 
 for _name, ((_depth, _growth), _paper_figure, _params) in CIFAR_DENSENET_BC.items():
     _config = densenet_bc_cifar(_depth, _growth)
@@ -215,4 +231,7 @@ for _name, ((_depth, _growth), _paper_figure, _params) in CIFAR_DENSENET_BC.item
         source=f"Huang et al. Table 2, DenseNet-BC (L={_depth}, k={_growth}): {_paper_figure} parameters",
         paper=PAPER,
         num_classes=10,
+        **published(round(100 - CIFAR_ERROR[_name], 2), dataset="CIFAR-10 test, standard augmentation (C10+)",
+                    source=f"Huang et al. 2017, Table 2: DenseNet-BC (L={_depth}, k={_growth}), C10+ error "
+                           f"{CIFAR_ERROR[_name]}%", recipe=CIFAR_RECIPE),
     ))

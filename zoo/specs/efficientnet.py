@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import round_filters, round_repeats
-from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
+                        register, torchvision_weights)
 from .mobilenet import InvertedResidualPlan, check_kernel, check_norm, check_stride, min_size_for, plan_windows
 
 # Table 1 of the paper (B0): expansion, kernel, first stride, input channels, output channels, repeats.
@@ -87,6 +88,16 @@ class EfficientNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return min_size_for(plan_windows((3, 2), [b for stage in self.plan() for b in stage]))
 
+    def outline(self) -> tuple[Stage, ...]:
+        # The paper's Table 1 rows: features.0 the stem, features.1... one Sequential per row, then
+        # the 1x1 conv to the head's width.
+        return (
+            Stage("stem", "features.0", block="3x3/2 conv", stride=2),
+            *(Stage(f"stage{i}", f"features.{i}", len(blocks), f"MBConv{row[0]:g} {row[1]}x{row[1]}", row[2])
+              for i, (row, blocks) in enumerate(zip(self.stages, self.plan()), start=1)),
+            Stage("head", "", block="1x1 conv, global avg pool, fc"),
+        )
+
 
 PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan & Le, 2019)"
 
@@ -104,6 +115,14 @@ VARIANTS = {
 }
 # B5-B7 in torchvision carry weights ported from TensorFlow and so TensorFlow's BatchNorm settings.
 TF_NORM = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
+# ImageNet (acc@1, acc@5) of torchvision's IMAGENET1K_V1 weights, ported from the paper's TensorFlow
+# checkpoints and evaluated at each model's own resolution.
+ACCURACY = {
+    "efficientnet_b0": (77.692, 93.532), "efficientnet_b1": (78.642, 94.186),
+    "efficientnet_b2": (80.608, 95.310), "efficientnet_b3": (82.008, 96.054),
+    "efficientnet_b4": (83.384, 96.594), "efficientnet_b5": (83.444, 96.628),
+    "efficientnet_b6": (84.008, 96.916), "efficientnet_b7": (84.122, 96.908),
+}
 
 for _name, (_width, _depth, _dropout, _size, _params, _total) in VARIANTS.items():
     _norm = {"bn_eps": 1e-3, "bn_momentum": 0.01} if _name in TF_NORM else {}
@@ -119,4 +138,6 @@ for _name, (_width, _depth, _dropout, _size, _params, _total) in VARIANTS.items(
                + ("; keras.applications.EfficientNetB0 has the same 5,288,548 trainable parameters "
                   "(its 5,330,571 total adds 7 values of its input Normalization layer)" if _name == "efficientnet_b0" else ""),
         paper=PAPER,
+        **torchvision_weights(f"EfficientNet_{_name[-2:].upper()}_Weights.IMAGENET1K_V1", *ACCURACY[_name],
+                              recipe=TORCHVISION_RECIPES + "#efficientnet-v1"),
     ))

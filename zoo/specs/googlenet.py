@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
-from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
+                        check_probability, register, torchvision_weights)
 
 # Inception modules per stage (3a-3b, 4a-4e, 5a-5b) from the paper's Table 1:
 # (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
@@ -112,6 +113,21 @@ class GoogLeNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def outline(self) -> tuple[Stage, ...]:
+        # Each stage opens with the max pool that halves the map before it, so it reports the
+        # resolution its inception modules run at.
+        stem = STEMS[self.stem]
+        k, s = stem["kernel"], stem["stride"]
+        label = f"{k}x{k}/{s} conv, 1x1 + 3x3 conv" + (", 2 max pools" if stem["pools"] else "")
+        names = self.module_names()
+        return (
+            Stage("stem", "maxpool2", block=label, stride=s * (4 if stem["pools"] else 1)),
+            *(Stage(f"inception{3 + i}", modules[-1], len(modules), "Inception",
+                    1 if i == 0 else self.stage_pools[i - 1][1])
+              for i, modules in enumerate(names)),
+            Stage("head", "", block="global avg pool, fc"),
+        )
+
 
 register(ModelSpec(
     name="googlenet",
@@ -123,4 +139,7 @@ register(ModelSpec(
     source="torchvision.models.googlenet (GoogLeNet_Weights.IMAGENET1K_V1: num_params 6,624,904, aux_logits off)",
     paper="Going Deeper with Convolutions (Szegedy et al., 2014)",
     notes="aux_logits=True adds the two auxiliary classifiers (13,004,888 parameters)",
+    # Weights ported from the paper's; torchvision evaluates them with transform_input=True.
+    **torchvision_weights("GoogLeNet_Weights.IMAGENET1K_V1", 69.778, 89.530,
+                          recipe=TORCHVISION_RECIPES + "#googlenet"),
 ))

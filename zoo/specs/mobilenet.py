@@ -8,10 +8,12 @@ frameworks only read channel counts, strides and activations and never compute t
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..arith import conv_out, make_divisible
-from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, check_probability, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
+                        check_probability, published, register, torchvision_weights)
 
 ACTIVATIONS = ("relu", "relu6", "hardswish", "silu")
 GATES = ("sigmoid", "hardsigmoid")
@@ -74,6 +76,19 @@ def plan_windows(stem: tuple[int, int], plans) -> list[tuple[int, int, int, int]
     windows = [(kernel, stride, (kernel - 1) // 2, 1)]
     windows += [(p.kernel, p.depthwise_stride, p.padding, p.dilation) for p in plans]
     return windows
+
+
+def stages_by_stride(strides: list[int], block, offset: int = 1) -> list[Stage]:
+    """Blocks `features.<offset>`... grouped into stages, a new one at each downsampling block (the
+    papers' tables group them so); `block(indices)` names a stage's block type."""
+    groups: list[list[int]] = []
+    for index, stride in enumerate(strides):
+        if stride > 1 or not groups:
+            groups.append([])
+        groups[-1].append(index)
+    return [Stage(f"stage{i}", f"features.{group[-1] + offset}", len(group), block(group),
+                  math.prod(strides[j] for j in group))
+            for i, group in enumerate(groups, start=1)]
 
 
 def check_norm(eps: float, momentum: float) -> None:
@@ -145,6 +160,12 @@ class MobileNetV1Config(FamilyConfig):
     def min_input_size(self) -> int:
         return min_size_for([(3, 2, 1, 1)] + [(3, stride, 1, 1) for _, stride in self.blocks])
 
+    def outline(self) -> tuple[Stage, ...]:
+        # features.0 is the stem, features.1... the blocks; a stride-2 block opens a stage.
+        return (Stage("stem", "features.0", block="3x3/2 conv", stride=2),
+                *stages_by_stride([s for _, s in self.blocks], lambda group: "depthwise-separable"),
+                Stage("head", "", block="global avg pool, fc"))
+
 
 # --------------------------------------------------------------------------------------- V2
 
@@ -213,6 +234,16 @@ class MobileNetV2Config(FamilyConfig):
 
     def min_input_size(self) -> int:
         return min_size_for(plan_windows((3, 2), self.plan()))
+
+    def outline(self) -> tuple[Stage, ...]:
+        # One stage per row (t, c, n, s) of the paper's Table 2; features.0 is the stem, the last
+        # features entry the 1x1 conv to the head's width.
+        stages, index = [], 0
+        for i, (t, _, n, s) in enumerate(self.blocks, start=1):
+            index += n
+            stages.append(Stage(f"stage{i}", f"features.{index}", n, f"InvertedResidual t={t:g}", s))
+        return (Stage("stem", "features.0", block="3x3/2 conv", stride=2), *stages,
+                Stage("head", "", block="1x1 conv, global avg pool, fc"))
 
 
 # --------------------------------------------------------------------------------------- V3
@@ -328,6 +359,16 @@ class MobileNetV3Config(FamilyConfig):
     def min_input_size(self) -> int:
         return min_size_for(plan_windows((3, 2), self.plan()))
 
+    def outline(self) -> tuple[Stage, ...]:
+        plans = self.plan()
+
+        def block(group):
+            return "InvertedResidual" + (" with SE" if all(plans[j].se_channels for j in group) else "")
+
+        return (Stage("stem", "features.0", block="3x3/2 conv", stride=2),
+                *stages_by_stride([p.depthwise_stride for p in plans], block),
+                Stage("head", "", block="1x1 conv, global avg pool, fc, fc"))
+
 
 # What `build` of each framework dispatches on.
 MobileNetConfig = MobileNetV1Config | MobileNetV2Config | MobileNetV3Config
@@ -346,6 +387,9 @@ register(ModelSpec(
     paper="MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (Howard et al., 2017)",
     notes="Not in torchvision; state_dict keys follow its style: features.0 (stem Conv-BN-ReLU), "
           "features.1-13 (each .0 depthwise and .1 pointwise Conv-BN-ReLU), classifier.1 (dense).",
+    **published(70.6, source="Howard et al. 2017, Table 8: 1.0 MobileNet-224, 70.6% top-1 (no top-5 given)",
+                recipe="the paper's Sec. 4: RMSprop with asynchronous gradient descent, less augmentation "
+                       "and little or no weight decay on the depthwise filters"),
 ))
 
 register(ModelSpec(
@@ -357,6 +401,8 @@ register(ModelSpec(
     params_total=3_538_984,
     source=TORCHVISION.format(name="MobileNet_V2_Weights") + "; total as keras.applications.MobileNetV2",
     paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al., 2018)",
+    **torchvision_weights("MobileNet_V2_Weights.IMAGENET1K_V1", 71.878, 90.286,
+                          recipe=TORCHVISION_RECIPES + "#mobilenetv2"),
 ))
 
 register(ModelSpec(
@@ -368,6 +414,8 @@ register(ModelSpec(
     params_total=5_507_432,
     source=TORCHVISION.format(name="MobileNet_V3_Large_Weights"),
     paper="Searching for MobileNetV3 (Howard et al., 2019)",
+    **torchvision_weights("MobileNet_V3_Large_Weights.IMAGENET1K_V1", 74.042, 91.340,
+                          recipe=TORCHVISION_RECIPES + "#mobilenetv3-large--small"),
 ))
 
 register(ModelSpec(
@@ -379,4 +427,6 @@ register(ModelSpec(
     params_total=2_554_968,
     source=TORCHVISION.format(name="MobileNet_V3_Small_Weights"),
     paper="Searching for MobileNetV3 (Howard et al., 2019)",
+    **torchvision_weights("MobileNet_V3_Small_Weights.IMAGENET1K_V1", 67.668, 87.402,
+                          recipe=TORCHVISION_RECIPES + "#mobilenetv3-large--small"),
 ))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
-from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, check_probability, published, register
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,16 @@ class NiNConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def outline(self) -> tuple[Stage, ...]:
+        # features: (mlpconv block, max pool) per block, then dropout; the classifier block is the head.
+        return (
+            *(Stage(f"mlpconv{i + 1} + pool", f"features.{2 * i + 1}", 1 + self.mlp_layers,
+                    f"{kernel}x{kernel}/1x1 conv" if self.mlp_layers else f"{kernel}x{kernel} conv",
+                    stride * self.pool_stride)
+              for i, (_, kernel, stride, _) in enumerate(self.blocks)),
+            Stage("head", "", 1 + self.mlp_layers, "conv, global avg pool"),
+        )
+
 
 register(ModelSpec(
     name="nin",
@@ -70,4 +80,6 @@ register(ModelSpec(
         "counted from the architecture (conv weights + biases: 53,568 + 746,240 + 1,180,800 + 5,459,000)"
     ),
     paper="Network In Network (Lin, Chen, Yan, 2013)",
+    **published(None, source="no published ImageNet figure for this configuration: the paper reports CIFAR-10/100, "
+                "SVHN and MNIST only, and d2l trains this net on Fashion-MNIST"),
 ))

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
-from ..registry import FamilyConfig, ModelSpec, check_choice, check_positive, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
+                        register, torchvision_weights)
 
 # Output channels of a block over its `planes` (the stage width).
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -114,6 +115,17 @@ class ResNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def outline(self) -> tuple[Stage, ...]:
+        conv, pool = self.stem_conv, self.stem_pool
+        stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
+        block = {"basic": "BasicBlock", "bottleneck": "Bottleneck"}[self.block]
+        return (
+            Stage("stem", "maxpool", block=stem, stride=conv[1] * (pool[1] if pool else 1)),
+            *(Stage(f"layer{i}", f"layer{i}", blocks, block, stride)
+              for i, (blocks, stride) in enumerate(zip(self.layers, self.stage_strides()), start=1)),
+            Stage("head", "", block="global avg pool, fc"),
+        )
+
 
 # BasicBlock: 2 3x3 convs; Bottleneck: 1x1, 3x3, 1x1 (x4).
 DEPTHS = {
@@ -163,6 +175,10 @@ TORCHVISION_PARAMS = {
     152: 60_192_808,
 }
 
+# ImageNet accuracy of torchvision's IMAGENET1K_V1 weights (90 epochs, SGD, step schedule).
+TORCHVISION_ACCURACY = {18: (69.758, 89.078), 34: (73.314, 91.420), 50: (76.130, 92.862),
+                        101: (77.374, 93.546), 152: (78.312, 94.046)}
+
 for _depth, _params in TORCHVISION_PARAMS.items():
     _config = resnet_config(_depth)
     register(ModelSpec(
@@ -174,4 +190,6 @@ for _depth, _params in TORCHVISION_PARAMS.items():
         params_total=_params + bn_state(_config),
         source=SOURCE.format(name=f"resnet{_depth}", params=_params),
         paper=PAPER,
+        **torchvision_weights(f"ResNet{_depth}_Weights.IMAGENET1K_V1", *TORCHVISION_ACCURACY[_depth],
+                              recipe=TORCHVISION_RECIPES + "#resnet"),
     ))

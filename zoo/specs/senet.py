@@ -12,9 +12,10 @@ and every framework builds it through its ResNet builder.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from ..registry import ModelSpec, check_positive, register
+from ..registry import ModelSpec, Stage, check_positive, published, register
 from .resnet import DEPTHS, TORCHVISION_PARAMS, ResNetConfig, bn_state
 
 
@@ -37,6 +38,10 @@ class SEResNetConfig(ResNetConfig):
         channels = planes * self.expansion
         return channels, channels // self.se_reduction
 
+    def outline(self) -> tuple[Stage, ...]:
+        return tuple(dataclasses.replace(s, block=f"SE-{s.block}") if s.name.startswith("layer") else s
+                     for s in super().outline())
+
 
 def se_params(config: SEResNetConfig) -> int:
     """Parameters the SE modules add to the ResNet: per block 2 * C * C/r weights and C/r + C biases."""
@@ -48,6 +53,23 @@ def se_params(config: SEResNetConfig) -> int:
 
 
 PAPER = "Squeeze-and-Excitation Networks (Hu, Shen, Albanie, Sun, Wu, 2017)"
+# The SE paper's Table 2 (single 224 crop, its re-implementation column) for 50/101/152, trained as its
+# Sec. 6 says: SGD, momentum 0.9, batch 1024, 100 epochs, lr 0.6 divided by 10 every 30 epochs.
+SE_RECIPE = "Hu et al. Sec. 6: SGD momentum 0.9, batch 1024, 100 epochs, lr 0.6 / 10 every 30 epochs"
+ACCURACY = {
+    18: published(71.82, 90.39, source="osmr/imgclsmob (pytorchcv) table: SE-ResNet-18 top-1 error 28.18%, "
+                  "top-5 error 9.61% (weights converted from its Gluon training; the paper has no SE-ResNet-18)",
+                  recipe="imgclsmob's Gluon ImageNet training"),
+    34: published(None, source="no published figure: the SE paper reports SE-ResNet-50/101/152 only, and "
+                  "neither torchvision nor imgclsmob has SE-ResNet-34 weights"),
+    50: published(76.71, 93.38, source="Hu et al. 2018, Table 2: SE-ResNet-50 top-1 error 23.29%, top-5 6.62%",
+                  recipe=SE_RECIPE),
+    101: published(77.62, 93.93, source="Hu et al. 2018, Table 2: SE-ResNet-101 top-1 error 22.38%, top-5 6.07%",
+                   recipe=SE_RECIPE),
+    152: published(78.43, 94.27, source="Hu et al. 2018, Table 2: SE-ResNet-152 top-1 error 21.57%, top-5 5.73%",
+                   recipe=SE_RECIPE),
+}
+
 # Cadene's pretrainedmodels `se_resnet50` (the SENet authors' Caffe model converted) has 28,088,024.
 CADENE_SE_RESNET50 = 28_088_024
 
@@ -72,4 +94,5 @@ for _depth, _resnet_params in TORCHVISION_PARAMS.items():
         paper=PAPER,
         notes=("torchvision ResNet v1.5 blocks (stride on the 3x3) with torchvision key names; Cadene's "
                "SE-ResNets stride the first 1x1 and name modules differently, with the same counts"),
+        **ACCURACY[_depth],
     ))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..arith import conv_out
-from ..registry import FamilyConfig, ModelSpec, check_positive, register
+from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, published, register, torchvision_weights
 
 # ShuffleNet V1, Table 1 of the paper: output channels of stages 2-4 at 1.0x, per number of groups.
 # Wider layers for more groups keep the cost near 140 MFLOPs at 224x224.
@@ -38,6 +38,10 @@ class V1Unit(NamedTuple):
     stride: int
     first_groups: int   # groups of the first 1x1 convolution
     groups: int         # groups of the second 1x1 convolution (and of the channel shuffle)
+
+
+# Both versions: conv1 (3x3/2) and a 3x3/2 max pool, the module names of the stages after it.
+STEM = Stage("stem", "maxpool", block="3x3/2 conv, 3x3/2 max pool", stride=4)
 
 
 def _min_input_size(stages: int) -> int:
@@ -144,6 +148,11 @@ class ShuffleNetV1Config(FamilyConfig):
     def min_input_size(self) -> int:
         return _min_input_size(len(self.stage_repeats))
 
+    def outline(self) -> tuple[Stage, ...]:
+        return (STEM, *(Stage(f"stage{i}", f"stage{i}", n, f"ShuffleNet unit g={self.groups}", 2)
+                        for i, n in enumerate(self.stage_repeats, start=2)),
+                Stage("head", "", block="global avg pool, fc"))
+
 
 @dataclass(frozen=True)
 class ShuffleNetV2Config(FamilyConfig):
@@ -178,6 +187,11 @@ class ShuffleNetV2Config(FamilyConfig):
     def min_input_size(self) -> int:
         return _min_input_size(len(self.stages_repeats))
 
+    def outline(self) -> tuple[Stage, ...]:
+        return (STEM, *(Stage(f"stage{i}", f"stage{i}", n, "ShuffleNetV2 unit", 2)
+                        for i, n in enumerate(self.stages_repeats, start=2)),
+                Stage("head", "", block="1x1 conv, global avg pool, fc"))
+
 
 V1_PAPER = ("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices "
             "(Zhang, Zhou, Lin, Sun, 2017)")
@@ -195,6 +209,10 @@ V1_COUNTS = {
     4: (1_968_344, 1_996_088),
     8: (2_434_768, 2_473_936),
 }
+# Table 2 of the V1 paper: ImageNet top-1 error of ShuffleNet 1x per number of groups (single 224 crop).
+V1_ERROR = {1: 33.6, 2: 32.7, 3: 32.6, 4: 32.8, 8: 32.4}
+V1_RECIPE = ("the paper's Sec. 4: 3e5 iterations at batch 1024, lr 0.5 decayed linearly to 0, weight decay 4e-5, "
+             "less aggressive scale augmentation")
 for _groups, (_params, _total) in V1_COUNTS.items():
     register(ModelSpec(
         name=f"shufflenet_v1_g{_groups}",
@@ -205,6 +223,8 @@ for _groups, (_params, _total) in V1_COUNTS.items():
         params_total=_total,
         source=V1_SOURCE,
         paper=V1_PAPER,
+        **published(round(100 - V1_ERROR[_groups], 2), recipe=V1_RECIPE,
+                    source=f"Zhang et al. 2017, Table 2: ShuffleNet 1x (g = {_groups}), top-1 error {V1_ERROR[_groups]}%"),
     ))
 
 # name -> (stages_out_channels, trainable, trainable + BatchNorm running statistics)
@@ -213,6 +233,14 @@ V2_VARIANTS = {
     "x1_0": ((24, 116, 232, 464, 1024), 2_278_604, 2_294_784),
     "x1_5": ((24, 176, 352, 704, 1024), 3_503_624, 3_527_064),
     "x2_0": ((24, 244, 488, 976, 2048), 7_393_996, 7_427_712),
+}
+# ImageNet (acc@1, acc@5, recipe) of torchvision's IMAGENET1K_V1 weights: the 0.5x and 1.0x weights
+# reproduce the paper's training, the 1.5x and 2.0x ones torchvision's newer recipe.
+V2_ACCURACY = {
+    "x0_5": (60.552, 81.746, "https://github.com/ericsun99/Shufflenet-v2-Pytorch"),
+    "x1_0": (69.362, 88.316, "https://github.com/ericsun99/Shufflenet-v2-Pytorch"),
+    "x1_5": (72.996, 91.086, "https://github.com/pytorch/vision/pull/5906"),
+    "x2_0": (76.230, 93.006, "https://github.com/pytorch/vision/pull/5906"),
 }
 for _suffix, (_channels, _params, _total) in V2_VARIANTS.items():
     register(ModelSpec(
@@ -224,4 +252,6 @@ for _suffix, (_channels, _params, _total) in V2_VARIANTS.items():
         params_total=_total,
         source=V2_SOURCE,
         paper=V2_PAPER,
+        **torchvision_weights(f"ShuffleNet_V2_{_suffix.upper()}_Weights.IMAGENET1K_V1", *V2_ACCURACY[_suffix][:2],
+                              recipe=V2_ACCURACY[_suffix][2]),
     ))

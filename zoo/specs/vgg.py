@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..registry import FamilyConfig, ModelSpec, check_positive, check_probability, register
+from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
+                        register, torchvision_weights)
 
 M = "M"
 CONFIGS = {
@@ -51,9 +52,29 @@ class VGGConfig(FamilyConfig):
         # Convolutions keep the size (3x3, padding 1); each 2x2 pool with stride 2 halves it, rounding down.
         return 2 ** sum(1 for v in self.layers if v == M)
 
+    def outline(self) -> tuple[Stage, ...]:
+        """One stage per max pool, as the paper's Table 1 groups the convolutions."""
+        per_conv = 3 if self.batch_norm else 2  # conv, [BatchNorm,] ReLU: the builders' module indices
+        stages, index, convs = [], 0, 0
+        for value in self.layers:
+            if value == M:
+                stages.append(Stage(f"block{len(stages) + 1} + pool", f"features.{index}", convs, "3x3 conv", 2))
+                index, convs = index + 1, 0
+            else:
+                index, convs = index + per_conv, convs + 1
+        if convs:
+            stages.append(Stage(f"block{len(stages) + 1}", f"features.{index - 1}", convs, "3x3 conv"))
+        return (*stages, Stage("head", "", len(self.hidden) + 1, "fc"))
+
 
 PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan, Zisserman, 2014)"
 SOURCE = "torchvision.models.{name} (VGG{depth}{bn}_Weights.IMAGENET1K_V1: num_params {params:,})"
+# ImageNet (acc@1, acc@5) of those weights.
+ACCURACY = {
+    "vgg11": (69.020, 88.628), "vgg11_bn": (70.370, 89.810), "vgg13": (69.928, 89.246),
+    "vgg13_bn": (71.586, 90.374), "vgg16": (71.592, 90.382), "vgg16_bn": (73.360, 91.516),
+    "vgg19": (72.376, 90.876), "vgg19_bn": (74.218, 91.842),
+}
 
 for _config, _depth, _params, _params_bn in (
     ("A", 11, 132_863_336, 132_868_840),
@@ -74,4 +95,6 @@ for _config, _depth, _params, _params_bn in (
             source=SOURCE.format(name=_name, depth=_depth, bn="_BN" if _bn else "", params=_count),
             paper=PAPER,
             notes=f"configuration {_config} of the paper's Table 1",
+            **torchvision_weights(f"VGG{_depth}{'_BN' if _bn else ''}_Weights.IMAGENET1K_V1", *ACCURACY[_name],
+                                  recipe=TORCHVISION_RECIPES + "#alexnet-and-vgg"),
         ))
