@@ -14,7 +14,7 @@ import zoo
 from .common import PROG, ArgumentParser, UsageError, load_plugins
 
 # Sub-command modules of this package, in the order `--help` lists them.
-COMMANDS = ("listing", "summary", "crosscheck", "bench", "train", "gradcheck")
+COMMANDS = ("listing", "summary", "arch", "efficiency", "crosscheck", "bench", "train", "gradcheck")
 
 
 def build_parser() -> ArgumentParser:

@@ -114,7 +114,7 @@ class DenseNetConfig(FamilyConfig):
     def outline(self) -> tuple[Stage, ...]:
         conv, pool = self.stem_conv, self.stem_pool
         stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
-        layer = "DenseLayer (1x1, 3x3 conv)" if self.bottleneck else "DenseLayer (3x3 conv)"
+        layer = "DenseLayer: 1x1, 3x3 conv" if self.bottleneck else "DenseLayer: 3x3 conv"
         stages = [Stage("stem", "features.pool0" if pool else "features.conv0", block=stem,
                         stride=conv[1] * (pool[1] if pool else 1))]
         for i, layers in enumerate(self.block_config, start=1):
