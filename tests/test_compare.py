@@ -65,6 +65,9 @@ def plugin(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    # and a private in-process memo: a count made by an earlier test would never reach this cache file
+    monkeypatch.setattr(flops, "_MEMO", {})
+    monkeypatch.setattr(flops, "_DISK", None)
 
 
 def run_cli(capsys, *argv):
