@@ -150,8 +150,9 @@ def test_weight_mismatch_names_every_problem():
     with pytest.raises(zoo.WeightMismatchError) as error:
         zoo.weights.check_mapping(expected, mapping, "net")
     text = str(error.value)
-    assert "1 missing: a.bias" in text
-    assert "1 unexpected: c.weight" in text
+    assert "1 missing, 1 unexpected, 1 mis-shaped" in text.splitlines()[0]
+    assert "missing: a.bias (expected shape (2,))" in text
+    assert "unexpected: c.weight" in text
     assert "a.weight: expected (2, 3), got (3, 2)" in text
 
 

@@ -8,6 +8,7 @@
 from . import contract, weights
 from .errors import (
     FrameworkUnavailableError,
+    InputError,
     InputShapeError,
     UnknownModelError,
     WeightFileError,
@@ -30,7 +31,7 @@ from .registry import (
 )
 
 __all__ = [
-    "FRAMEWORKS", "REFERENCE_FRAMEWORK", "FamilyConfig", "Framework", "FrameworkUnavailableError", "InputShapeError", "InputSignature",
+    "FRAMEWORKS", "REFERENCE_FRAMEWORK", "FamilyConfig", "Framework", "FrameworkUnavailableError", "InputError", "InputShapeError", "InputSignature",
     "ModelSpec", "UnknownModelError", "WeightFileError", "WeightMismatchError", "ZooError",
     "available_frameworks", "backend", "contract", "create_model", "framework_info", "get_spec", "list_models", "weights",
 ]

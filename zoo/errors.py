@@ -15,7 +15,11 @@ class FrameworkUnavailableError(ZooError, ImportError):
     pass
 
 
-class InputShapeError(ZooError, ValueError):
+class InputError(ZooError, ValueError):
+    """A batch of images or labels that a model cannot take: wrong type, dtype, values or count."""
+
+
+class InputShapeError(InputError):
     pass
 
 

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
-from .errors import InputShapeError
+import numpy as np
+
+from .errors import InputError, InputShapeError
 
 
 @dataclass(frozen=True)
 class InputSignature:
-    """Channels and spatial sizes a built model accepts.
+    """Channels and spatial sizes a built model accepts, and how many classes its labels may name.
 
     `min_size` is the smallest height/width for which every feature map stays non-empty;
     `fixed_size` is set for networks whose flatten + dense head pins the input to one size.
@@ -18,6 +20,7 @@ class InputSignature:
     in_channels: int
     min_size: int = 1
     fixed_size: int | None = None
+    num_classes: int | None = None
 
     def describe(self, layout: str) -> str:
         size = f"{self.fixed_size}" if self.fixed_size else f">={self.min_size}"
@@ -56,3 +59,69 @@ class InputSignature:
                     f"input {label} {size} is below this model's minimum of {self.min_size} "
                     f"(feature maps would vanish); got shape {shape}"
                 )
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+
+
+def check_images(images: Any, signature: InputSignature | None) -> np.ndarray:
+    """The NCHW numpy batch that the backends' `predict` and `loss_gradients` take, checked whole.
+
+    Refused, each with one line saying what came: anything but a numpy array; dtypes other than real
+    floating point and integers (strings, objects, booleans, complex: casting would drop the
+    imaginary part); a shape that does not fit `signature`; an empty batch, which some frameworks
+    answer with an empty result and others with an error; and NaN or infinity, which the frameworks
+    do not treat alike (PyTorch's max pool propagates NaN, TensorFlow's and MXNet's drop it, so the
+    same weights would give NaN logits in one and finite ones in the others).
+    """
+    expected = signature.describe("NCHW") if signature is not None else "(batch, C, H, W)"
+    if not isinstance(images, np.ndarray):
+        raise InputError(f"images must be a numpy array {expected}, got {_kind(images)}")
+    if images.dtype.kind not in "fiu":
+        raise InputError(
+            f"images must hold real numbers (a floating point or integer dtype), got dtype {images.dtype}"
+        )
+    if signature is not None:
+        signature.check(images.shape, "NCHW")
+    elif images.ndim != 4:
+        raise InputShapeError(f"expected a 4-d NCHW batch {expected}, got shape {images.shape}")
+    if images.shape[0] == 0:
+        raise InputShapeError(f"images must be a batch of at least one image {expected}, got an empty batch of shape {images.shape}")
+    if images.dtype.kind == "f":
+        finite = np.isfinite(images)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise InputError(
+                f"images must be finite: {int(images.size - finite.sum())} values are NaN or infinite, the first "
+                f"({images[first]}) at index {first}; the frameworks do not agree on NaN, so the zoo refuses it"
+            )
+    return images
+
+
+def check_labels(labels: Any, batch: int, num_classes: int | None) -> np.ndarray:
+    """Integer class indices, one per image of a batch of `batch`, in [0, num_classes), as int64."""
+    expected = f"one integer class index per image (a 1-d array of {batch})"
+    if isinstance(labels, (list, tuple)):
+        try:
+            labels = np.asarray(labels)
+        except ValueError:
+            raise InputError(f"labels must be {expected}; got a ragged {type(labels).__name__}") from None
+    if not isinstance(labels, np.ndarray):
+        raise InputError(f"labels must be {expected}, got {_kind(labels)}")
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"labels must be {expected}; got dtype {labels.dtype}")
+    if labels.ndim != 1:
+        raise InputError(f"labels must be {expected}; got shape {labels.shape}")
+    if len(labels) != batch:
+        raise InputError(f"labels must be {expected}; got {len(labels)} labels for {batch} images")
+    upper = num_classes if num_classes is not None else np.iinfo(np.int64).max
+    bad = np.flatnonzero((labels < 0) | (labels >= upper))
+    if bad.size:
+        where = int(bad[0])
+        bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+        raise InputError(
+            f"labels must be class indices in {bound}; got {labels[where]} at position {where}"
+            + (f" ({bad.size} out of range)" if bad.size > 1 else "")
+        )
+    return labels.astype(np.int64)

@@ -4,30 +4,163 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import functools
 import importlib
+import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .errors import FrameworkUnavailableError, UnknownModelError
 from .inputs import InputSignature
 
 
+# Numpy scalars are valid numbers wherever Python's are (an index or a size computed with numpy),
+# booleans are not (True would pass for 1 channel), and neither are NaN or infinity.
+def is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
 def check_positive(name: str, value: float, *, integer: bool = False) -> None:
     kind = "a positive integer" if integer else "a positive number"
-    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+    if not (is_integer(value) if integer else is_real(value)) or not value > 0:
         raise ValueError(f"{name} must be {kind}, got {value!r}")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_non_negative(name: str, value: int) -> None:
+    if not is_integer(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
+    # A list or an array would compare element by element.
+    if isinstance(value, (list, tuple, dict, set, np.ndarray)) or not any(value == choice for choice in choices):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
 
 def check_probability(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if not is_real(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+_NOUNS = {int: "integer", float: "finite real number", bool: "bool", str: "string"}
+
+
+def _noun(hint: Any, plural: bool = False) -> str:
+    """'integer', 'tuple of integers', '(integer, integer) tuple' for a knob's annotation."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _noun(a, plural) for a in args)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        noun = f"tuple of {_noun(args[0], plural=True)}"
+        return noun.replace("tuple", "tuples", 1) if plural else noun
+    if origin is tuple and args and len(set(args)) == 1:
+        noun = f"tuple of {len(args)} {_noun(args[0], plural=True)}"
+        return noun.replace("tuple", "tuples", 1) if plural else noun
+    if origin is tuple and args:
+        noun = f"({', '.join(_noun(a) for a in args)}) tuple"
+    else:
+        noun = _NOUNS.get(hint, "tuple" if hint is tuple else getattr(hint, "__name__", str(hint)))
+    return noun + "s" if plural else noun
+
+
+def _describe(hint: Any) -> str:
+    """'an integer', 'True or False', 'a tuple of integers', 'an integer or None'."""
+    if hint is bool:
+        return "True or False"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _describe(a) for a in typing.get_args(hint))
+    noun = _noun(hint)
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+class _Mismatch(Exception):
+    """The part of a knob's value at `where` (a suffix such as '[1]') is not of type `hint`."""
+
+    def __init__(self, where: str, value: Any, hint: Any) -> None:
+        super().__init__(where, value, hint)
+        self.where, self.value, self.hint = where, value, hint
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars as Python numbers, lists and arrays as tuples (configs are frozen and hashable)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def conform(value: Any, hint: Any, where: str = "", *, lengths: bool = True) -> Any:
+    """`value` in plain Python types if it is of type `hint` (a knob's annotation), else _Mismatch.
+
+    With `lengths=False` a fixed-length tuple of another length passes unchecked, for the family's
+    `validate` to explain in its own words (what each entry of a row means).
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return conform(value, option, where, lengths=lengths)
+            except _Mismatch:
+                pass
+        raise _Mismatch(where, value, hint)
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (tuple, list)) and not (isinstance(value, np.ndarray) and value.ndim >= 1):
+            raise _Mismatch(where, value, hint)
+        value = _plain(value)
+        if not args:
+            return value
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(conform(v, args[0], f"{where}[{i}]", lengths=lengths) for i, v in enumerate(value))
+        if len(value) != len(args):
+            if lengths:
+                raise _Mismatch(where, value, hint)
+            return value
+        return tuple(conform(v, a, f"{where}[{i}]", lengths=lengths) for i, (v, a) in enumerate(zip(value, args)))
+    if hint is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+    elif hint is int:
+        if is_integer(value):
+            return int(value)
+    elif hint is float:
+        if is_real(value):
+            return _plain(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return str(value)
+    elif hint is Any or not isinstance(hint, type) or isinstance(value, hint):
+        return value
+    raise _Mismatch(where, value, hint)
+
+
+@functools.cache
+def _knob_types(cls: type) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # annotations naming what their module cannot resolve: left unchecked
+        return {}
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name in hints}
 
 
 @dataclass(frozen=True)
@@ -39,7 +172,23 @@ class FamilyConfig:
     """
 
     def __post_init__(self) -> None:
+        # Every knob is checked against its annotation (bools are bools, widths integers, tuples hold
+        # what they say) before `validate` checks ranges, so that the framework that builds the model
+        # never sees a value of the wrong type. Numpy scalars become Python numbers, lists tuples.
+        self._conform(lengths=False)
         self.validate()
+        self._conform(lengths=True)  # rows of a wrong length that `validate` did not explain
+
+    def _conform(self, *, lengths: bool) -> None:
+        for name, hint in _knob_types(type(self)).items():
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, conform(value, hint, lengths=lengths))
+            except _Mismatch as mismatch:
+                part = ""
+                if mismatch.where:
+                    part = f": {name}{mismatch.where} is {mismatch.value!r}, not {_describe(mismatch.hint)}"
+                raise ValueError(f"{name} must be {_describe(hint)}, got {value!r}{part}") from None
 
     def validate(self) -> None:
         pass
@@ -123,12 +272,14 @@ class ModelSpec:
             )
         return dataclasses.replace(self.config, **overrides) if overrides else self.config
 
-    def signature(self, config: FamilyConfig | None = None, in_channels: int | None = None) -> InputSignature:
+    def signature(self, config: FamilyConfig | None = None, in_channels: int | None = None,
+                  num_classes: int | None = None) -> InputSignature:
         config = self.config if config is None else config
         return InputSignature(
             in_channels=self.in_channels if in_channels is None else in_channels,
             min_size=config.min_input_size(),
             fixed_size=config.fixed_input_size(),
+            num_classes=self.num_classes if num_classes is None else num_classes,
         )
 
 
@@ -165,20 +316,33 @@ def _ensure_specs_loaded() -> None:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style `pattern`, in registration order."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a string such as 'resnet*', got {pattern!r}")
     _ensure_specs_loaded()
     return [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
 
 
+_PATTERN_CHARACTERS = frozenset("*?[")
+
+
 def get_spec(name: str) -> ModelSpec:
+    """The spec of registered model `name`: one name, not a pattern (`list_models` expands those)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be one model name (a string such as 'resnet50'), got {name!r}")
     _ensure_specs_loaded()
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
-        hint = f"; closest: {', '.join(close)}" if close else ""
+    if _PATTERN_CHARACTERS & set(name):
+        matches = list_models(name)
+        shown = ", ".join(matches[:8]) + (", ..." if len(matches) > 8 else "")
+        found = f"matches {len(matches)} models ({shown})" if matches else "matches no model"
         raise UnknownModelError(
-            f"unknown model {name!r}{hint} (zoo.list_models() lists all {len(_REGISTRY)})"
-        ) from None
+            f"name must be one model name, got the pattern {name!r}, which {found}; "
+            f"zoo.list_models({name!r}) expands it"
+        )
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    raise UnknownModelError(f"unknown model {name!r}{hint} (zoo.list_models() lists all {len(_REGISTRY)})")
 
 
 @dataclass(frozen=True)
@@ -212,6 +376,8 @@ REFERENCE_FRAMEWORK = "torch"
 
 
 def framework_info(framework: str) -> Framework:
+    if not isinstance(framework, str):
+        raise TypeError(f"framework must be a framework name (one of {', '.join(FRAMEWORKS)}), got {framework!r}")
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
     return FRAMEWORKS[framework]
@@ -245,6 +411,30 @@ def available_frameworks() -> list[str]:
 
 
 DTYPES = ("float32", "float64")
+# Bounds on the sizes create_model takes, so that a typo fails at once with a message rather than in an
+# allocation of gigabytes. 100,000 classes is more than four times ImageNet-21k's 21,841 (VGG-16's last
+# layer alone then holds 410M parameters); 1,024 input channels covers hyperspectral images (AVIRIS: 224
+# bands).
+MAX_CLASSES = 100_000
+MAX_IN_CHANNELS = 1_024
+
+
+def _check_size(name: str, value: Any, limit: int, limit_name: str) -> int:
+    check_positive(name, value, integer=True)
+    if value > limit:
+        raise ValueError(f"{name} must be a positive integer at most {limit:,} (zoo.registry.{limit_name}), got {value:,}")
+    return int(value)
+
+
+def _check_dtype(dtype: Any) -> str:
+    """'float32' or 'float64', also given as a numpy dtype or scalar type (np.float64)."""
+    if not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).name if isinstance(dtype, (np.dtype, type)) else dtype
+        except TypeError:
+            pass
+    check_choice("dtype", dtype, DTYPES)
+    return dtype
 
 
 def create_model(name: str, framework: str = "torch", *, num_classes: int | None = None,
@@ -252,19 +442,22 @@ def create_model(name: str, framework: str = "torch", *, num_classes: int | None
     """Build registered model `name` in `framework` (a name of `zoo.FRAMEWORKS`: "torch", "tf", ...).
 
     `overrides` are the family's knobs (see `get_spec(name).config`), e.g. `width_mult=0.5`.
+    `num_classes` is at most MAX_CLASSES and `in_channels` at most MAX_IN_CHANNELS; numpy integers
+    are integers, bools and floats are not.
     `dtype="float64"` builds the model in double precision, where the frameworks agree to ~1e-13
     (useful to tell a real difference from float32 rounding). The model comes back ready to call:
     inputs in the backend's `LAYOUT`: NCHW for torch and mxnet, NHWC for tf and jax.
     """
+    # Every argument is checked before the framework is imported or anything is allocated.
     spec = get_spec(name)
-    framework_backend = backend(framework)
-    num_classes = spec.num_classes if num_classes is None else num_classes
-    in_channels = spec.in_channels if in_channels is None else in_channels
-    check_positive("num_classes", num_classes, integer=True)
-    check_positive("in_channels", in_channels, integer=True)
-    check_choice("dtype", dtype, DTYPES)
+    framework_info(framework)
+    num_classes = _check_size("num_classes", spec.num_classes if num_classes is None else num_classes,
+                              MAX_CLASSES, "MAX_CLASSES")
+    in_channels = _check_size("in_channels", spec.in_channels if in_channels is None else in_channels,
+                              MAX_IN_CHANNELS, "MAX_IN_CHANNELS")
+    dtype = _check_dtype(dtype)
     config = spec.configure(**overrides)
-    return framework_backend.build_model(
+    return backend(framework).build_model(
         spec, config, num_classes=num_classes, in_channels=in_channels,
-        signature=spec.signature(config, in_channels), dtype=dtype,
+        signature=spec.signature(config, in_channels, num_classes), dtype=dtype,
     )

@@ -16,7 +16,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from zoo.inputs import InputSignature  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_labels  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -55,8 +55,10 @@ def _dtype(model: gluon.Block):
 
 
 def _inputs(model: gluon.Block, images: np.ndarray) -> mx.nd.NDArray:
-    """A numpy batch as an NDArray of the model's dtype."""
-    return mx.nd.array(np.asarray(images), dtype=_dtype(model))
+    """A numpy NCHW batch, checked whole at the edge (`zoo.inputs.check_images`), as an NDArray of the
+    model's dtype."""
+    images = check_images(images, getattr(model, "zoo_signature", None))
+    return mx.nd.array(images, dtype=_dtype(model))
 
 
 def _check_input(block: gluon.Block, inputs: tuple) -> None:
@@ -87,15 +89,19 @@ def export_weights(model: gluon.Block) -> dict[str, np.ndarray]:
 
 
 def load_weights(model: gluon.Block, mapping: Mapping[str, np.ndarray]) -> None:
-    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
+    mis-shaped and mis-typed tensor, and leaves the model as it was."""
     params = canonical_parameters(model)
-    check_mapping({name: tuple(p.shape) for name, p in params.items()}, mapping, getattr(model, "zoo_name", "model"))
+    arrays = check_mapping({name: tuple(p.shape) for name, p in params.items()}, mapping,
+                           getattr(model, "zoo_name", "model"))
+    # Every tensor is converted before the first one is written, so nothing can fail halfway.
+    values = {name: mx.nd.array(arrays[name], dtype=param.dtype) for name, param in params.items()}
     for name, param in params.items():
-        param.set_data(mx.nd.array(np.asarray(mapping[name]), dtype=param.dtype))
+        param.set_data(values[name])
 
 
 def predict(model: gluon.Block, images: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float batch, in inference mode."""
+    """Logits for an NCHW batch of finite real numbers, in inference mode."""
     return model(_inputs(model, images)).asnumpy()
 
 
@@ -109,7 +115,8 @@ def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
     params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
     x = _inputs(model, images)
-    y = mx.nd.array(np.asarray(labels), dtype=x.dtype)
+    signature = getattr(model, "zoo_signature", None)
+    y = mx.nd.array(check_labels(labels, x.shape[0], signature.num_classes if signature else None), dtype=x.dtype)
     loss = forward_backward(model, x, y)
     return float(loss.asscalar()), {name: p.grad().asnumpy().copy() for name, p in params.items()}
 

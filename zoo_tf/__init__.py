@@ -16,7 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.inputs import InputSignature  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_labels  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -59,8 +59,10 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
 
 
 def _inputs(model: keras.Model, images: np.ndarray) -> tf.Tensor:
-    """An NCHW numpy batch as an NHWC tensor of the model's input dtype."""
-    return tf.constant(np.transpose(np.asarray(images), (0, 2, 3, 1)), dtype=model.inputs[0].dtype)
+    """An NCHW numpy batch, checked whole at the edge (`zoo.inputs.check_images`), as an NHWC tensor of
+    the model's input dtype."""
+    images = check_images(images, getattr(model, "zoo_signature", None))
+    return tf.constant(np.transpose(images, (0, 2, 3, 1)), dtype=model.inputs[0].dtype)
 
 
 def count_parameters(model: keras.Model) -> tuple[int, int]:
@@ -76,16 +78,20 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def load_weights(model: keras.Model, mapping: Mapping[str, np.ndarray]) -> None:
-    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
+    mis-shaped and mis-typed tensor, and leaves the model as it was."""
     variables = canonical_variables(model)
     expected = {name: to_torch(np.zeros(v.shape, np.float32)).shape for name, (v, to_torch, _) in variables.items()}
-    check_mapping(expected, mapping, model.name)
-    for name, (variable, _, from_torch) in variables.items():
-        variable.assign(from_torch(np.asarray(mapping[name], dtype=variable.dtype)))
+    arrays = check_mapping(expected, mapping, model.name)
+    # Every tensor is converted to Keras' layout before the first one is written, so nothing can fail halfway.
+    values = {name: from_torch(np.asarray(arrays[name], dtype=variable.dtype))
+              for name, (variable, _, from_torch) in variables.items()}
+    for name, (variable, _, _) in variables.items():
+        variable.assign(values[name])
 
 
 def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float batch (transposed to NHWC here), in inference mode."""
+    """Logits for an NCHW batch of finite real numbers (transposed to NHWC here), in inference mode."""
     return np.asarray(model(_inputs(model, images), training=False))
 
 
@@ -99,11 +105,13 @@ def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout."""
     nhwc = _inputs(model, images)
+    signature = getattr(model, "zoo_signature", None)
+    labels = check_labels(labels, int(nhwc.shape[0]), signature.num_classes if signature else None)
     trainable = {name: entry for name, entry in canonical_variables(model).items() if entry[0].trainable}
     with tf.GradientTape() as tape:
         logits = model(nhwc, training=True)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            tf.constant(np.asarray(labels, np.int64)), logits, from_logits=True))
+            tf.constant(labels), logits, from_logits=True))
     grads = tape.gradient(loss, [variable for variable, _, _ in trainable.values()])
     return float(loss), {
         name: (None if grad is None else to_torch(np.asarray(tf.convert_to_tensor(grad))))

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.inputs import InputSignature
+from zoo.inputs import InputSignature, check_images, check_labels
 from zoo.registry import FamilyConfig, ModelSpec
 from zoo.weights import check_mapping
 
@@ -33,9 +33,16 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
 
 
 def _inputs(model: nn.Module, images: np.ndarray) -> torch.Tensor:
-    """A numpy batch as a tensor of the model's floating dtype."""
+    """A numpy NCHW batch, checked whole at the edge (`zoo.inputs.check_images`), as a tensor of the
+    model's floating dtype."""
+    images = check_images(images, getattr(model, "zoo_signature", None))
     dtype = next(model.parameters()).dtype
     return torch.from_numpy(np.ascontiguousarray(images)).to(dtype)
+
+
+def _labels(model: nn.Module, labels: np.ndarray, batch: int) -> torch.Tensor:
+    signature = getattr(model, "zoo_signature", None)
+    return torch.from_numpy(check_labels(labels, batch, signature.num_classes if signature else None))
 
 
 def _check_input(model: nn.Module, args: tuple) -> None:
@@ -66,21 +73,25 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 def load_weights(model: nn.Module, mapping: Mapping[str, np.ndarray]) -> None:
-    """Load a canonical mapping; one error names every missing, unexpected and mis-shaped tensor."""
+    """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
+    mis-shaped and mis-typed tensor, and leaves the model as it was."""
     state = {k: v for k, v in model.state_dict().items() if _is_count_state(k, v)}
-    check_mapping({k: tuple(v.shape) for k, v in state.items()}, mapping, getattr(model, "zoo_name", "model"))
+    arrays = check_mapping({k: tuple(v.shape) for k, v in state.items()}, mapping, getattr(model, "zoo_name", "model"))
+    # Every tensor is converted before the first one is written, so nothing can fail halfway.
+    values = {name: torch.tensor(arrays[name], dtype=tensor.dtype) for name, tensor in state.items()}
     with torch.no_grad():
         for name, tensor in state.items():
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(mapping[name])))
+            tensor.copy_(values[name])
 
 
 def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float batch, in inference mode."""
+    """Logits for an NCHW batch of finite real numbers, in inference mode."""
+    x = _inputs(model, images)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            return model(_inputs(model, images)).numpy()
+            return model(x).numpy()
     finally:
         model.train(was_training)
 
@@ -130,10 +141,11 @@ def infer_output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[
 
 def loss_gradients(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
+    x = _inputs(model, images)
+    y = _labels(model, labels, len(x))
     model.train()
     model.zero_grad(set_to_none=True)
-    logits = model(_inputs(model, images))
-    loss = nn.functional.cross_entropy(logits, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+    loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()
     grads = {
         name: (None if p.grad is None else p.grad.detach().numpy().copy())

@@ -63,8 +63,8 @@ class GoogLeNetConfig(FamilyConfig):
                 f"inception must hold three non-empty stages (3, 4, 5) of modules, got {len(self.inception)} stages"
             )
         for stage in self.inception:
-            for module in stage:
-                if len(module) != 6:
+            for module in (stage if isinstance(stage, tuple) else (stage,)):
+                if not isinstance(module, tuple) or len(module) != 6:
                     raise ValueError(
                         "each inception module is (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), "
                         f"got {module!r}"
@@ -77,7 +77,10 @@ class GoogLeNetConfig(FamilyConfig):
             )
         if len(self.stage_pools) != 2:
             raise ValueError(f"stage_pools must be ((kernel, stride) of maxpool3, of maxpool4), got {self.stage_pools!r}")
-        for kernel, stride in self.stage_pools:
+        for pool in self.stage_pools:
+            if len(pool) != 2:
+                raise ValueError(f"each of stage_pools is (kernel, stride), got {pool!r}")
+            kernel, stride = pool
             check_positive("stage_pools kernel and stride", kernel, integer=True)
             check_positive("stage_pools kernel and stride", stride, integer=True)
             if kernel < stride:

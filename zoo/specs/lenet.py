@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out
-from ..registry import FamilyConfig, ModelSpec, Stage, check_choice, check_positive, published, register
+from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
+                        register)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class LeNetConfig(FamilyConfig):
             raise ValueError(f"padding must be >= 0, got {self.padding}")
         check_choice("activation", self.activation, ("tanh", "sigmoid", "relu"))
         check_choice("pooling", self.pooling, ("avg", "max"))
+        check_probability("dropout", self.dropout)
         if self.feature_size() < 1:
             raise ValueError(
                 f"image_size {self.image_size} is too small for LeNet with kernel {self.kernel_size} "

@@ -139,7 +139,10 @@ class MobileNetV1Config(FamilyConfig):
         check_positive("stem_channels", self.stem_channels, integer=True)
         if not self.blocks:
             raise ValueError("blocks must list at least one (channels, stride) pair, got none")
-        for channels, stride in self.blocks:
+        for row in self.blocks:
+            if len(row) != 2:
+                raise ValueError(f"each V1 block row is (channels, stride), got {row!r}")
+            channels, stride = row
             check_positive("block channels", channels, integer=True)
             check_stride(stride)
         check_probability("dropout", self.dropout)
@@ -184,7 +187,7 @@ V2_BLOCKS = (
 @dataclass(frozen=True)
 class MobileNetV2Config(FamilyConfig):
     stem_channels: int = 32
-    blocks: tuple[tuple[int, int, int, int], ...] = V2_BLOCKS
+    blocks: tuple[tuple[float, int, int, int], ...] = V2_BLOCKS  # t may be fractional (int(round(c * t)))
     last_channel: int = 1280
     width_mult: float = 1.0
     round_nearest: int = 8

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from ..arith import conv_out
 from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, published, register, torchvision_weights
+from .mobilenet import check_norm
 
 # ShuffleNet V1, Table 1 of the paper: output channels of stages 2-4 at 1.0x, per number of groups.
 # Wider layers for more groups keep the cost near 140 MFLOPs at 224x224.
@@ -78,8 +79,7 @@ class ShuffleNetV1Config(FamilyConfig):
         check_positive("groups", self.groups, integer=True)
         check_positive("width_mult", self.width_mult)
         check_positive("bottleneck_ratio", self.bottleneck_ratio)
-        check_positive("bn_eps", self.bn_eps)
-        check_positive("bn_momentum", self.bn_momentum)
+        check_norm(self.bn_eps, self.bn_momentum)
         if self.stage_channels is None and self.groups not in V1_STAGE_CHANNELS:
             raise ValueError(
                 f"ShuffleNet V1's Table 1 has groups {sorted(V1_STAGE_CHANNELS)}; got groups={self.groups}, "
@@ -164,8 +164,7 @@ class ShuffleNetV2Config(FamilyConfig):
     bn_momentum: float = 0.1
 
     def validate(self) -> None:
-        check_positive("bn_eps", self.bn_eps)
-        check_positive("bn_momentum", self.bn_momentum)
+        check_norm(self.bn_eps, self.bn_momentum)
         if not self.stages_repeats or len(self.stages_out_channels) != len(self.stages_repeats) + 2:
             raise ValueError(
                 f"stages_out_channels needs the stem's, each stage's and conv5's width "
