@@ -294,3 +294,13 @@ def test_numpy_sizes_build_and_bound_the_labels(framework):
     assert backend.predict(model, np.zeros((1, *LENET_SIZE), np.uint8)).shape == (1, 5)
     with pytest.raises(zoo.InputError, match=r"in \[0, 5\); got 5 at position 0"):
         backend.loss_gradients(model, images(batch=1), np.array([5]))
+
+
+@pytest.mark.parametrize("call", ["predict", "loss_gradients", "export_weights", "load_weights"])
+def test_backend_functions_take_their_own_frameworks_models(framework, call):
+    backend = zoo.backend(framework)
+    not_a_model = images()  # an easy slip: the batch where the model goes
+    args = {"predict": (images(),), "loss_gradients": (images(), np.array([0, 1])), "export_weights": (),
+            "load_weights": ({},)}[call]
+    with pytest.raises(TypeError, match=f"model must be a .* as zoo.create_model\\(name, '{framework}'\\) builds, got numpy.ndarray"):
+        getattr(backend, call)(not_a_model, *args)

@@ -125,3 +125,13 @@ def check_labels(labels: Any, batch: int, num_classes: int | None) -> np.ndarray
             + (f" ({bad.size} out of range)" if bad.size > 1 else "")
         )
     return labels.astype(np.int64)
+
+
+def check_model(model: Any, expected: type, framework: str) -> None:
+    """A backend's functions take that framework's models only: another framework's model (or an
+    array where the model goes) would otherwise fail deep inside with an unrelated AttributeError."""
+    if not isinstance(model, expected):
+        raise TypeError(
+            f"model must be a {expected.__module__}.{expected.__qualname__} as zoo.create_model(name, "
+            f"{framework!r}) builds, got {_kind(model)}"
+        )

@@ -21,7 +21,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -112,6 +112,7 @@ def trainable_names(model: nnx.Module) -> set[str]:
 
 def export_weights(model: nnx.Module) -> dict[str, np.ndarray]:
     """The canonical mapping (PyTorch names and layouts)."""
+    check_model(model, nnx.Module, FRAMEWORK)
     return {name: np.array(to_torch(np.asarray(variable.value)))
             for name, (variable, _, to_torch, _) in canonical_variables(model).items()}
 
@@ -119,6 +120,7 @@ def export_weights(model: nnx.Module) -> dict[str, np.ndarray]:
 def load_weights(model: nnx.Module, mapping: Mapping[str, np.ndarray]) -> None:
     """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
     mis-shaped and mis-typed tensor, and leaves the model as it was."""
+    check_model(model, nnx.Module, FRAMEWORK)
     variables = canonical_variables(model)
     expected = {name: to_torch(np.empty(variable.value.shape, np.float32)).shape
                 for name, (variable, _, to_torch, _) in variables.items()}
@@ -140,6 +142,7 @@ def model_dtype(model: nnx.Module):
 def inputs(model: nnx.Module, images: np.ndarray) -> jnp.ndarray:
     """An NCHW numpy batch as an NHWC array of the model's dtype, checked whole here, at the edge
     (`zoo.inputs.check_images`), rather than inside a jitted trace."""
+    check_model(model, nnx.Module, FRAMEWORK)
     images = check_images(images, getattr(model, "zoo_signature", None))
     return jnp.asarray(np.transpose(images, (0, 2, 3, 1)), dtype=model_dtype(model))
 

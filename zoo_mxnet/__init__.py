@@ -16,7 +16,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -57,6 +57,7 @@ def _dtype(model: gluon.Block):
 def _inputs(model: gluon.Block, images: np.ndarray) -> mx.nd.NDArray:
     """A numpy NCHW batch, checked whole at the edge (`zoo.inputs.check_images`), as an NDArray of the
     model's dtype."""
+    check_model(model, gluon.Block, FRAMEWORK)
     images = check_images(images, getattr(model, "zoo_signature", None))
     return mx.nd.array(images, dtype=_dtype(model))
 
@@ -85,12 +86,14 @@ def count_parameters(model: gluon.Block) -> tuple[int, int]:
 
 
 def export_weights(model: gluon.Block) -> dict[str, np.ndarray]:
+    check_model(model, gluon.Block, FRAMEWORK)
     return {name: param.data().asnumpy().copy() for name, param in canonical_parameters(model).items()}
 
 
 def load_weights(model: gluon.Block, mapping: Mapping[str, np.ndarray]) -> None:
     """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
     mis-shaped and mis-typed tensor, and leaves the model as it was."""
+    check_model(model, gluon.Block, FRAMEWORK)
     params = canonical_parameters(model)
     arrays = check_mapping({name: tuple(p.shape) for name, p in params.items()}, mapping,
                            getattr(model, "zoo_name", "model"))
@@ -113,8 +116,8 @@ def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -
 
 def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
-    params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
     x = _inputs(model, images)
+    params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
     signature = getattr(model, "zoo_signature", None)
     y = mx.nd.array(check_labels(labels, x.shape[0], signature.num_classes if signature else None), dtype=x.dtype)
     loss = forward_backward(model, x, y)

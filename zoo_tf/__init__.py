@@ -16,7 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -61,6 +61,7 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
 def _inputs(model: keras.Model, images: np.ndarray) -> tf.Tensor:
     """An NCHW numpy batch, checked whole at the edge (`zoo.inputs.check_images`), as an NHWC tensor of
     the model's input dtype."""
+    check_model(model, keras.Model, FRAMEWORK)
     images = check_images(images, getattr(model, "zoo_signature", None))
     return tf.constant(np.transpose(images, (0, 2, 3, 1)), dtype=model.inputs[0].dtype)
 
@@ -74,12 +75,14 @@ def count_parameters(model: keras.Model) -> tuple[int, int]:
 
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
     """The canonical mapping (PyTorch names and layouts) of a zoo Keras model."""
+    check_model(model, keras.Model, FRAMEWORK)
     return {name: to_torch(variable.numpy()) for name, (variable, to_torch, _) in canonical_variables(model).items()}
 
 
 def load_weights(model: keras.Model, mapping: Mapping[str, np.ndarray]) -> None:
     """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
     mis-shaped and mis-typed tensor, and leaves the model as it was."""
+    check_model(model, keras.Model, FRAMEWORK)
     variables = canonical_variables(model)
     expected = {name: to_torch(np.zeros(v.shape, np.float32)).shape for name, (v, to_torch, _) in variables.items()}
     arrays = check_mapping(expected, mapping, model.name)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.inputs import InputSignature, check_images, check_labels
+from zoo.inputs import InputSignature, check_images, check_labels, check_model
 from zoo.registry import FamilyConfig, ModelSpec
 from zoo.weights import check_mapping
 
@@ -35,6 +35,7 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
 def _inputs(model: nn.Module, images: np.ndarray) -> torch.Tensor:
     """A numpy NCHW batch, checked whole at the edge (`zoo.inputs.check_images`), as a tensor of the
     model's floating dtype."""
+    check_model(model, nn.Module, FRAMEWORK)
     images = check_images(images, getattr(model, "zoo_signature", None))
     dtype = next(model.parameters()).dtype
     return torch.from_numpy(np.ascontiguousarray(images)).to(dtype)
@@ -65,6 +66,7 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
     """The canonical mapping: `state_dict` keys to numpy arrays (step counters left out)."""
+    check_model(model, nn.Module, FRAMEWORK)
     return {
         name: tensor.detach().cpu().numpy().copy()
         for name, tensor in model.state_dict().items()
@@ -75,6 +77,7 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
 def load_weights(model: nn.Module, mapping: Mapping[str, np.ndarray]) -> None:
     """Load a canonical mapping whole or not at all: one error names every missing, unexpected,
     mis-shaped and mis-typed tensor, and leaves the model as it was."""
+    check_model(model, nn.Module, FRAMEWORK)
     state = {k: v for k, v in model.state_dict().items() if _is_count_state(k, v)}
     arrays = check_mapping({k: tuple(v.shape) for k, v in state.items()}, mapping, getattr(model, "zoo_name", "model"))
     # Every tensor is converted before the first one is written, so nothing can fail halfway.
