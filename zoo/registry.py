@@ -25,19 +25,15 @@ def is_integer(value: Any) -> bool:
 
 
 def is_real(value: Any) -> bool:
-    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value))
+    if is_integer(value):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isfinite(value)
 
 
 def check_positive(name: str, value: float, *, integer: bool = False) -> None:
     kind = "a positive integer" if integer else "a positive number"
     if not (is_integer(value) if integer else is_real(value)) or not value > 0:
         raise ValueError(f"{name} must be {kind}, got {value!r}")
-
-
-def check_non_negative(name: str, value: int) -> None:
-    if not is_integer(value) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -49,11 +45,6 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
 def check_probability(name: str, value: float) -> None:
     if not is_real(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
-
-
-def check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 _NOUNS = {int: "integer", float: "finite real number", bool: "bool", str: "string"}
@@ -106,7 +97,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def conform(value: Any, hint: Any, where: str = "", *, lengths: bool = True) -> Any:
+def conform_knob(value: Any, hint: Any, where: str = "", *, lengths: bool = True) -> Any:
     """`value` in plain Python types if it is of type `hint` (a knob's annotation), else _Mismatch.
 
     With `lengths=False` a fixed-length tuple of another length passes unchecked, for the family's
@@ -120,7 +111,7 @@ def conform(value: Any, hint: Any, where: str = "", *, lengths: bool = True) -> 
                     return None
                 continue
             try:
-                return conform(value, option, where, lengths=lengths)
+                return conform_knob(value, option, where, lengths=lengths)
             except _Mismatch:
                 pass
         raise _Mismatch(where, value, hint)
@@ -131,12 +122,12 @@ def conform(value: Any, hint: Any, where: str = "", *, lengths: bool = True) -> 
         if not args:
             return value
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(conform(v, args[0], f"{where}[{i}]", lengths=lengths) for i, v in enumerate(value))
+            return tuple(conform_knob(v, args[0], f"{where}[{i}]", lengths=lengths) for i, v in enumerate(value))
         if len(value) != len(args):
             if lengths:
                 raise _Mismatch(where, value, hint)
             return value
-        return tuple(conform(v, a, f"{where}[{i}]", lengths=lengths) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(conform_knob(v, a, f"{where}[{i}]", lengths=lengths) for i, (v, a) in enumerate(zip(value, args)))
     if hint is bool:
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
@@ -183,7 +174,7 @@ class FamilyConfig:
         for name, hint in _knob_types(type(self)).items():
             value = getattr(self, name)
             try:
-                object.__setattr__(self, name, conform(value, hint, lengths=lengths))
+                object.__setattr__(self, name, conform_knob(value, hint, lengths=lengths))
             except _Mismatch as mismatch:
                 part = ""
                 if mismatch.where:
