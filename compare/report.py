@@ -182,6 +182,150 @@ def memory_paragraph(records: list[dict]) -> str:
     return text
 
 
+# ---------------------------------------------------------------- DenseNet memory against depth
+
+MEMORY_EFFICIENT = "memory_efficient"
+
+
+def densenet_depth(config) -> int:
+    """A DenseNet's layer count L as the paper counts it: the stem convolution, two convolutions per dense
+    layer (one without the bottleneck), one per transition and the classifier; 121 for DenseNet-121
+    (2 * (6 + 12 + 24 + 16) + 1 + 3 + 1), 100 for the CIFAR DenseNet-BC with 3 blocks of 16 layers."""
+    per_layer = 2 if config.bottleneck else 1
+    return per_layer * sum(config.block_config) + 1 + (len(config.block_config) - 1) + 1
+
+
+def _densenet_config(record: dict):
+    """The record's DenseNet config with its knobs applied; None for a model this process does not know."""
+    try:
+        spec = zoo.get_spec(record["model"])
+        knobs = {k: _tuples(v) for k, v in _knobs(record).items()}
+        return spec.configure(**knobs) if knobs else spec.config
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def fit_exponent(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of log y against log x: b in y ~ a * x**b; None below two distinct x."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    import math
+
+    logs = [(math.log(x), math.log(y)) for x, y in points]
+    mean_x = sum(x for x, _ in logs) / len(logs)
+    mean_y = sum(y for _, y in logs) / len(logs)
+    covariance = sum((x - mean_x) * (y - mean_y) for x, y in logs)
+    return covariance / sum((x - mean_x) ** 2 for x, _ in logs)
+
+
+def memory_depth_series(records: list[dict]) -> dict:
+    """DenseNet training cells with their own peak memory, grouped for the memory-against-depth plot.
+
+    {"groups": {(input size, batch size): {framework: {memory_efficient: {depth: record}}}},
+     "left_out": cells whose peak is not their own (see `memory_exact`), which are not used}.
+    Two cells of one framework at one depth and knob value (two growth rates, say) keep the last."""
+    groups: dict = {}
+    left_out = 0
+    for r in records:
+        if (r.get("status") != "ok" or r.get("mode") != "train" or r.get("family") != "densenet"
+                or r.get("implementation", "zoo") != "zoo" or r.get("peak_memory_mb") is None):
+            continue
+        config = _densenet_config(r)
+        if config is None:
+            continue
+        if not memory_exact(r):
+            left_out += 1
+            continue
+        by_knob = groups.setdefault((int(r["input_size"]), int(r["batch_size"])), {}).setdefault(r["framework"], {})
+        by_knob.setdefault(bool(config.memory_efficient), {})[densenet_depth(config)] = r
+    return {"groups": dict(sorted(groups.items())), "left_out": left_out}
+
+
+def _group_title(key: tuple[int, int]) -> str:
+    size, batch = key
+    return f"{size}x{size}, batch {batch}"
+
+
+def _plotted(series: dict) -> dict:
+    """The groups with at least two depths: the ones with a line to draw and an exponent to fit."""
+    return {key: by_fw for key, by_fw in series["groups"].items()
+            if len({d for by_knob in by_fw.values() for cells in by_knob.values() for d in cells}) >= 2}
+
+
+def memory_depth_tables(records: list[dict], *, markdown: bool = True) -> list[tuple[str, str]]:
+    """(title, table) per (input size, batch size) with DenseNets at two or more depths: the fitted exponent
+    of peak memory against depth per framework and memory_efficient value, then at each depth the peaks and
+    times per step, and the memory_efficient / plain ratio of both."""
+    out = []
+    for key, by_fw in _plotted(memory_depth_series(records)).items():
+        rows = [("framework", "memory_efficient", "depths", "exponent")]
+        for fw in [fw for fw in zoo.FRAMEWORKS if fw in by_fw]:
+            for efficient, cells in sorted(by_fw[fw].items()):
+                slope = fit_exponent([(d, r["peak_memory_mb"]) for d, r in cells.items()])
+                rows.append((fw, str(efficient), ",".join(str(d) for d in sorted(cells)),
+                             "-" if slope is None else f"{slope:.2f}"))
+        exponents = format_table(rows, align="lllr", markdown=markdown)
+        rows = [("framework", "depth", "plain peak MB", "efficient peak MB", "peak ratio", "plain ms/step",
+                 "efficient ms/step", "time ratio")]
+        for fw in [fw for fw in zoo.FRAMEWORKS if fw in by_fw]:
+            plain, efficient = by_fw[fw].get(False, {}), by_fw[fw].get(True, {})
+            for depth in sorted(set(plain) | set(efficient)):
+                a, b = plain.get(depth), efficient.get(depth)
+                rows.append((fw, depth, fmt_num(a and a["peak_memory_mb"]), fmt_num(b and b["peak_memory_mb"]),
+                             f"{b['peak_memory_mb'] / a['peak_memory_mb']:.2f}" if a and b else "-",
+                             fmt_num(a and a["latency_ms"]), fmt_num(b and b["latency_ms"]),
+                             f"{b['latency_ms'] / a['latency_ms']:.2f}" if a and b else "-"))
+        ratios = format_table(rows, align="lrrrrrrr", markdown=markdown)
+        out.append((f"DenseNet training peak memory against depth, {_group_title(key)}",
+                    exponents + "\n\n" + ratios))
+    return out
+
+
+def memory_depth_paragraph(records: list[dict]) -> str:
+    series = memory_depth_series(records)
+    if not _plotted(series):
+        return ""
+    text = ("Depth is the DenseNet's layer count L (the stem convolution, two convolutions per bottleneck dense "
+            "layer, one per transition, the classifier). The exponent is the least-squares slope of log peak "
+            "memory against log depth; a ratio is memory_efficient=True over plain at the same depth. Only "
+            "training cells whose peak memory is their own (memory_exact) are used")
+    left_out = series["left_out"]
+    return text + (f"; {left_out} cell(s) whose peak is not their own are left out." if left_out else ".")
+
+
+def plot_memory_vs_depth(out: Path, records: list[dict], plt) -> Path | None:
+    """DIR/memory_vs_depth.png: DenseNet training peak memory against depth, log-log, one panel per (input
+    size, batch size), one colour per framework, solid plain and dashed memory_efficient."""
+    groups = _plotted(memory_depth_series(records))
+    if not groups:
+        return None
+    colours = {fw: info.colour for fw, info in zoo.FRAMEWORKS.items()}
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5), squeeze=False)
+    for ax, (key, by_fw) in zip(axes[0], groups.items()):
+        depths = set()
+        for fw in [fw for fw in zoo.FRAMEWORKS if fw in by_fw]:
+            for efficient, cells in sorted(by_fw[fw].items()):
+                xs = sorted(cells)
+                depths.update(xs)
+                ax.plot(xs, [cells[d]["peak_memory_mb"] for d in xs], "--" if efficient else "-", marker="o",
+                        color=colours.get(fw), label=f"{fw}{', memory_efficient' if efficient else ''}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # Log axes would label only the powers of ten; the depths measured are what a reader looks up.
+        ax.set_xticks(sorted(depths))
+        ax.set_xticklabels([str(d) for d in sorted(depths)])
+        ax.minorticks_off()
+        ax.set_xlabel("depth L (layers)")
+        ax.set_ylabel("training peak memory (MB)")
+        ax.set_title(f"DenseNet, {_group_title(key)}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "memory_vs_depth.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def machine_table(machine: dict, *, markdown: bool = True) -> str:
     """One row per framework with its matrix-product probe; the best probe per device is the machine's peak
     that the shares are computed against, marked *."""
@@ -214,7 +358,8 @@ def _cpu_name() -> str:
 
 
 def write_report(out: Path, records: list[dict], machine: dict, *, plots: bool = True) -> list[Path]:
-    """DIR/report.md and, with matplotlib, DIR/images_per_sec.png and DIR/speed_vs_gflops.png."""
+    """DIR/report.md and, with matplotlib, DIR/images_per_sec.png, DIR/speed_vs_gflops.png and, for
+    DenseNet training cells at two or more depths, DIR/memory_vs_depth.png."""
     import os
 
     written = []
@@ -237,6 +382,9 @@ def write_report(out: Path, records: list[dict], machine: dict, *, plots: bool =
             lines += [paragraph, ""]
     for title, table in speed_tables(records, markdown=True):
         lines += [f"## {title}", "", table, ""]
+    depth_tables = memory_depth_tables(records)
+    for index, (title, table) in enumerate(depth_tables):
+        lines += [f"## {title}", ""] + ([memory_depth_paragraph(records), ""] if index == 0 else []) + [table, ""]
     lines += ["## Every cell", "", detail_table(records), ""]
     problems = [r for r in records if r.get("status") != "ok"]
     if problems:
@@ -309,6 +457,10 @@ def write_plots(out: Path, records: list[dict]) -> list[Path]:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path)
+
+    path = plot_memory_vs_depth(out, ok, plt)
+    if path is not None:
+        written.append(path)
     return written
 
 
