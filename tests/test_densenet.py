@@ -125,17 +125,20 @@ def _check_the_same_outputs_and_gradients(framework, knobs_):
         np.testing.assert_allclose(grads_me[key], grads[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
-@pytest.mark.parametrize("growth_rate", [12, 16])
-def test_float32_training_gradients_match_torch_for_any_growth_rate(growth_rate):
+# (6, 2) with k=12: the first block ends at 96 channels, whole 16-channel blocks, reached in steps of 12.
+@pytest.mark.parametrize("growth_rate, block_config", [(12, (2, 3)), (16, (2, 3)), (12, (6, 2))])
+def test_float32_training_gradients_match_torch_for_any_growth_rate(growth_rate, block_config):
     """MXNet runs growth rates in whole 16-channel blocks through oneDNN and the rest through its plain
-    ReLU, because its oneDNN concat backward breaks on the others: both must train like PyTorch."""
-    knobs_ = dict(SMALL, growth_rate=growth_rate, num_init_features=2 * growth_rate)
+    ReLU and, at a block's end on whole blocks, its own concatenation, because its oneDNN concat backward
+    breaks on the others: all must train like PyTorch."""
+    knobs_ = dict(SMALL, growth_rate=growth_rate, num_init_features=2 * growth_rate, block_config=block_config)
     reference = zoo.backend("torch").randomize(zoo.create_model("densenet121", "torch", **knobs_), seed=5)
     images = np.random.default_rng(6).standard_normal((2, 3, 8, 8)).astype(np.float32)
     labels = np.array([0, 3])
     loss_torch, grads_torch = zoo.backend("torch").loss_gradients(reference, images, labels)
     model = zoo.create_model("densenet121", "mxnet", **knobs_)
     zoo.backend("mxnet").load_weights(model, zoo.backend("torch").export_weights(reference))
+    model.hybridize(static_alloc=True)  # as the trainer and the bench run it: oneDNN's layouts are the graph's
     loss, grads = zoo.backend("mxnet").loss_gradients(model, images, labels)
     assert loss == pytest.approx(loss_torch, rel=1e-5)
     for key, grad in grads_torch.items():
