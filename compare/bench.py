@@ -677,6 +677,8 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict, machine_peak
             fields["peak_share"] = fields["gflops_per_sec"] / peak
     except flops.FlopsUnavailable as error:
         fields["notes"] = fields["notes"] + [f"GFLOP/s not computed: {error}"]
+    except Exception as error:  # noqa: BLE001  (the count is an addition to a measurement, not worth losing it)
+        fields["notes"] = fields["notes"] + [f"GFLOP/s not computed: {type(error).__name__}: {error}"]
     return fields
 
 

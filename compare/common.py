@@ -367,7 +367,7 @@ def check_knobs(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def knob_label(overrides: dict[str, Any]) -> str:
     """'memory_efficient=True' for tables and cell names; '' for the canonical configuration."""
-    return ",".join(f"{key}={value!r}" for key, value in overrides.items())
+    return ", ".join(f"{key}={value!r}" for key, value in overrides.items())
 
 
 def input_size_for(name: str, requested: int | None, overrides: dict[str, Any] | None = None) -> int:
