@@ -119,6 +119,12 @@ def test_sizes_are_checked_before_the_framework_is_touched(monkeypatch, kwargs, 
     ("mobilenet_v3_small", {"blocks": ((3, 16, 16, 1, "relu", 2),)},
      r"blocks must be a tuple of \(integer, integer, integer, bool, string, integer\) tuples, .*"
      r"blocks\[0\]\[3\] is 1, not True or False"),
+    # Absurd sizes fail by name, not in an allocation.
+    ("mobilenet_v2", {"width_mult": 1000}, r"width_mult must be at most 8.0 \(zoo.registry.MAX_MULTIPLIER\), got 1000"),
+    ("efficientnet_b0", {"depth_mult": 9.0}, "depth_mult must be at most 8.0"),
+    ("densenet121", {"growth_rate": 10**6}, r"growth_rate must be at most 16,384 \(zoo.registry.MAX_KNOB_INTEGER\), got 1,000,000"),
+    ("vgg11", {"hidden": (4096, 10**5)}, r"hidden must hold integers of at most 16,384 .*got hidden\[1\] = 100,000"),
+    ("mobilenet_v1", {"blocks": ((64, 1), (10**9, 2))}, r"got blocks\[1\]\[0\] = 1,000,000,000"),
 ])
 def test_family_knobs_are_checked_by_the_spec(model, overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -304,3 +310,55 @@ def test_backend_functions_take_their_own_frameworks_models(framework, call):
             "load_weights": ({},)}[call]
     with pytest.raises(TypeError, match=f"model must be a .* as zoo.create_model\\(name, '{framework}'\\) builds, got numpy.ndarray"):
         getattr(backend, call)(not_a_model, *args)
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2, 1, 32), "input_shape must be 4 positive integers, NCHW"),
+    ((2, 1, 32, 0), "input_shape must be 4 positive integers"),
+    ((2, 1, 32.0, 32), "input_shape must be 4 positive integers"),
+    ("2x1x32x32", "input_shape must be 4 positive integers"),
+    ((2, 3, 32, 32), "expected 1 input channels"),
+    ((2, 1, 28, 28), "this model takes only 32x32 images"),
+])
+def test_infer_output_shape_checks_the_shape(lenet, framework, shape, message):
+    with pytest.raises(zoo.InputShapeError, match=message):
+        zoo.backend(framework).infer_output_shape(lenet, shape)
+
+
+def test_infer_output_shape_takes_numpy_integers(lenet, framework):
+    shape = tuple(np.int64(d) for d in (2, *LENET_SIZE))
+    assert zoo.backend(framework).infer_output_shape(lenet, shape) == (2, 10)
+
+
+@pytest.mark.parametrize("settings, error, message", [
+    ({"momentum": 1.0}, ValueError, r"momentum must be a number in \[0, 1\), got 1.0"),
+    ({"momentum": float("nan")}, ValueError, "momentum must be a number in"),
+    ({"weight_decay": -1e-4}, ValueError, "weight_decay must be a finite number >= 0, got -0.0001"),
+    ({"weight_decay": float("inf")}, ValueError, "weight_decay must be a finite number >= 0, got inf"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer, got float 1.5"),
+])
+def test_make_trainer_checks_the_optimizer(lenet, framework, settings, error, message):
+    arguments = {"momentum": 0.9, "weight_decay": 1e-4, "seed": 0, **settings}
+    with pytest.raises(error, match=message):
+        zoo.backend(framework).make_trainer(lenet, **arguments)
+
+
+def test_make_trainer_takes_its_own_frameworks_models(framework):
+    with pytest.raises(TypeError, match="model must be a .* got numpy.ndarray"):
+        zoo.backend(framework).make_trainer(images(), 0.9, 0.0, 0)
+
+
+def test_a_trainer_checks_its_batches_and_rates(framework):
+    model = zoo.create_model("lenet5", framework, num_classes=4)
+    trainer = zoo.backend(framework).make_trainer(model, 0.9, 0.0, 0)
+    with pytest.raises(zoo.InputError, match="images must be finite"):
+        trainer.prepare(_nan(images()))
+    with pytest.raises(zoo.InputShapeError, match="expected 1 input channels"):
+        trainer.prepare(images(shape=(3, 32, 32)))
+    with pytest.raises(zoo.InputError, match=r"labels must be class indices in \[0, 4\); got 4 at position 1"):
+        trainer.labels(np.array([0, 4]))
+    x, y = trainer.prepare(images()), trainer.labels(np.array([0, 3]))
+    for rate in (float("nan"), -0.1, float("inf")):
+        with pytest.raises(ValueError, match="the learning rate must be a finite number >= 0"):
+            trainer.step(x, y, rate)
+    assert np.isfinite(trainer.step(x, y, 0.01))

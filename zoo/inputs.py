@@ -99,9 +99,9 @@ def check_images(images: Any, signature: InputSignature | None) -> np.ndarray:
     return images
 
 
-def check_labels(labels: Any, batch: int, num_classes: int | None) -> np.ndarray:
-    """Integer class indices, one per image of a batch of `batch`, in [0, num_classes), as int64."""
-    expected = f"one integer class index per image (a 1-d array of {batch})"
+def check_labels(labels: Any, batch: int | None, num_classes: int | None) -> np.ndarray:
+    """Integer class indices, one per image of a batch of `batch` (None: any), in [0, num_classes), as int64."""
+    expected = "one integer class index per image (a 1-d array" + (f" of {batch})" if batch is not None else ")")
     if isinstance(labels, (list, tuple)):
         try:
             labels = np.asarray(labels)
@@ -113,7 +113,7 @@ def check_labels(labels: Any, batch: int, num_classes: int | None) -> np.ndarray
         raise InputError(f"labels must be {expected}; got dtype {labels.dtype}")
     if labels.ndim != 1:
         raise InputError(f"labels must be {expected}; got shape {labels.shape}")
-    if len(labels) != batch:
+    if batch is not None and len(labels) != batch:
         raise InputError(f"labels must be {expected}; got {len(labels)} labels for {batch} images")
     upper = num_classes if num_classes is not None else np.iinfo(np.int64).max
     bad = np.flatnonzero((labels < 0) | (labels >= upper))
@@ -127,6 +127,12 @@ def check_labels(labels: Any, batch: int, num_classes: int | None) -> np.ndarray
     return labels.astype(np.int64)
 
 
+def model_classes(model: Any) -> int | None:
+    """The number of classes a zoo-built model's labels may name (None for a model the zoo did not build)."""
+    signature = getattr(model, "zoo_signature", None)
+    return signature.num_classes if signature is not None else None
+
+
 def check_model(model: Any, expected: type, framework: str) -> None:
     """A backend's functions take that framework's models only: another framework's model (or an
     array where the model goes) would otherwise fail deep inside with an unrelated AttributeError."""
@@ -135,3 +141,42 @@ def check_model(model: Any, expected: type, framework: str) -> None:
             f"model must be a {expected.__module__}.{expected.__qualname__} as zoo.create_model(name, "
             f"{framework!r}) builds, got {_kind(model)}"
         )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, (float, np.floating)) and bool(np.isfinite(value)))
+
+
+def check_input_shape(input_shape: Any, signature: InputSignature | None) -> tuple[int, int, int, int]:
+    """An NCHW shape (batch, channels, height, width) of positive integers that fits `signature`, as
+    the backends' `infer_output_shape` takes it."""
+    expected = signature.describe("NCHW") if signature is not None else "(batch, C, H, W)"
+    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 4
+            or not all(_is_int(d) and d > 0 for d in input_shape)):
+        raise InputShapeError(f"input_shape must be 4 positive integers, NCHW {expected}; got {input_shape!r}")
+    shape = tuple(int(d) for d in input_shape)
+    if signature is not None:
+        signature.check(shape, "NCHW")
+    return shape
+
+
+def check_optimizer(momentum: Any, weight_decay: Any, seed: Any) -> None:
+    """The SGD settings every backend's `make_trainer` takes: momentum in [0, 1), weight decay >= 0,
+    both finite numbers, and an integer seed."""
+    if not _is_number(momentum) or not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    if not _is_number(weight_decay) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if not _is_int(seed):
+        raise TypeError(f"seed must be an integer, got {_kind(seed)} {seed!r}")
+
+
+def check_learning_rate(lr: Any) -> float:
+    """A training step's learning rate: a finite number >= 0 (a schedule may end at zero)."""
+    if not _is_number(lr) or lr < 0:
+        raise ValueError(f"the learning rate must be a finite number >= 0, got {lr!r}")
+    return float(lr)

@@ -145,6 +145,21 @@ def conform_knob(value: Any, hint: Any, where: str = "", *, lengths: bool = True
     raise _Mismatch(where, value, hint)
 
 
+# The widest layer of a classic network is VGG's and AlexNet's 4,096-unit dense layer, the most repeats
+# DenseNet-264's 64 layers and the widest multiplier EfficientNet-L2's 4.3.
+MAX_KNOB_INTEGER = 16_384
+MAX_MULTIPLIER = 8.0
+
+
+def _integers(value: Any, where: str = ""):
+    """(index path, integer) for every integer in a knob's value, nested tuples included."""
+    if is_integer(value):
+        yield where, int(value)
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _integers(item, f"{where}[{i}]")
+
+
 @functools.cache
 def _knob_types(cls: type) -> dict[str, Any]:
     try:
@@ -167,6 +182,7 @@ class FamilyConfig:
         # what they say) before `validate` checks ranges, so that the framework that builds the model
         # never sees a value of the wrong type. Numpy scalars become Python numbers, lists tuples.
         self._conform(lengths=False)
+        self._check_sizes()
         self.validate()
         self._conform(lengths=True)  # rows of a wrong length that `validate` did not explain
 
@@ -180,6 +196,19 @@ class FamilyConfig:
                 if mismatch.where:
                     part = f": {name}{mismatch.where} is {mismatch.value!r}, not {_describe(mismatch.hint)}"
                 raise ValueError(f"{name} must be {_describe(hint)}, got {value!r}{part}") from None
+
+    def _check_sizes(self) -> None:
+        # Generous bounds that no classic network comes near, so that a typo (width_mult=1000, a growth
+        # rate of 10**6) fails here, by name, rather than in an allocation of terabytes.
+        for name in self.knobs():
+            value = getattr(self, name)
+            if name.endswith("_mult") and is_real(value) and value > MAX_MULTIPLIER:
+                raise ValueError(f"{name} must be at most {MAX_MULTIPLIER} (zoo.registry.MAX_MULTIPLIER), got {value!r}")
+            for where, number in _integers(value):
+                if number > MAX_KNOB_INTEGER:
+                    what = f"hold integers of at most {MAX_KNOB_INTEGER:,}" if where else f"be at most {MAX_KNOB_INTEGER:,}"
+                    got = f"{name}{where} = {number:,}" if where else f"{number:,}"
+                    raise ValueError(f"{name} must {what} (zoo.registry.MAX_KNOB_INTEGER), got {got}")
 
     def validate(self) -> None:
         pass

@@ -21,7 +21,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
+from zoo.inputs import (InputSignature, check_images, check_input_shape, check_labels, check_model,  # noqa: E402
+                        check_optimizer)
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -191,8 +192,8 @@ def predict(model: nnx.Module, images: np.ndarray) -> np.ndarray:
 
 def infer_output_shape(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output shape for an NCHW input shape, traced abstractly (no arithmetic is done)."""
-    n, c, h, w = input_shape
-    model.zoo_signature.check((n, h, w, c), LAYOUT)
+    check_model(model, nnx.Module, FRAMEWORK)
+    n, c, h, w = check_input_shape(input_shape, getattr(model, "zoo_signature", None))
     with _mode(model, train=False):
         out = jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct((n, h, w, c), model_dtype(model)))
     return tuple(out.shape)
@@ -246,6 +247,8 @@ def layer_shapes(model: nnx.Module, input_shape: tuple[int, ...]) -> tuple[dict[
 def make_trainer(model: nnx.Module, momentum: float, weight_decay: float, seed: int):
     from .training import Trainer
 
+    check_model(model, nnx.Module, FRAMEWORK)
+    check_optimizer(momentum, weight_decay, seed)
     return Trainer(model, momentum, weight_decay, seed)
 
 

@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from zoo.inputs import check_labels, check_learning_rate, model_classes
+
 from . import inputs
 from .steps import compiler_options, inference, train_step, write_back
 
@@ -25,9 +27,10 @@ class Trainer:
         return inputs(self.model, np.asarray(x, np.float32))
 
     def labels(self, y: np.ndarray):
-        return jnp.asarray(np.asarray(y), jnp.int32)
+        return jnp.asarray(check_labels(y, None, model_classes(self.model)), jnp.int32)
 
     def step(self, x, y, lr: float) -> float:
+        lr = check_learning_rate(lr)
         self.params, self.rest, self.buffers, loss = self.step_fn(
             self.params, self.rest, self.buffers, x, y, jnp.asarray(lr, self.graph_dtype))
         # The step donated the model's arrays: the module takes the new ones, so it is always current.

@@ -16,7 +16,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -110,7 +110,8 @@ def predict(model: gluon.Block, images: np.ndarray) -> np.ndarray:
 
 def infer_output_shape(model: gluon.HybridBlock, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output shape for an NCHW input shape, inferred on the symbolic graph (no arithmetic is done)."""
-    model.zoo_signature.check(input_shape, LAYOUT)
+    check_model(model, gluon.HybridBlock, FRAMEWORK)
+    input_shape = check_input_shape(input_shape, getattr(model, "zoo_signature", None))
     _, out_shapes, _ = model(mx.sym.var("data", dtype=_dtype(model))).infer_shape(data=tuple(input_shape))
     return tuple(out_shapes[0])
 

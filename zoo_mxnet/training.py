@@ -7,6 +7,10 @@ from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+from zoo.inputs import (check_images, check_labels, check_learning_rate, check_model,  # noqa: E402
+                        check_optimizer, model_classes)
 
 
 def forward_backward(model, x, y) -> mx.nd.NDArray:
@@ -44,12 +48,14 @@ class Trainer:
             model.hybridize(static_alloc=True)
 
     def prepare(self, x: np.ndarray):
+        x = check_images(x, getattr(self.model, "zoo_signature", None))
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def labels(self, y: np.ndarray):
-        return np.asarray(y, dtype=np.float32)
+        return check_labels(y, None, model_classes(self.model)).astype(np.float32)
 
     def step(self, x, y, lr: float) -> float:
+        lr = check_learning_rate(lr)
         x, y = mx.nd.array(x), mx.nd.array(y)
         loss = forward_backward(self.model, x, y)
         if not lr > 0:
@@ -70,4 +76,6 @@ class Trainer:
 
 
 def make_trainer(model, momentum: float, weight_decay: float, seed: int) -> Trainer:
+    check_model(model, gluon.Block, "mxnet")
+    check_optimizer(momentum, weight_decay, seed)
     return Trainer(model, momentum, weight_decay, seed)

@@ -16,7 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_labels, check_model  # noqa: E402
+from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model  # noqa: E402
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -100,8 +100,8 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 def infer_output_shape(model: keras.Model, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output shape for an NCHW input shape, traced symbolically (no arithmetic is done)."""
-    n, c, h, w = input_shape
-    model.zoo_signature.check((n, h, w, c), LAYOUT)
+    check_model(model, keras.Model, FRAMEWORK)
+    n, c, h, w = check_input_shape(input_shape, getattr(model, "zoo_signature", None))
     return tuple(model.compute_output_spec(keras.KerasTensor((n, h, w, c))).shape)
 
 def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:

@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.inputs import check_images, check_labels, check_learning_rate, check_model, check_optimizer, model_classes
+
 
 class Trainer:
     """The contract's rule (g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf) written out
@@ -12,6 +14,7 @@ class Trainer:
     the learning rate into the momentum buffer, which equals the rule only while the rate is constant."""
 
     def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
+        self.model = model
         tf.random.set_seed(seed)  # dropout masks
         variables = list(model.trainable_variables)
         buffers = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables]
@@ -36,12 +39,14 @@ class Trainer:
         self.infer.get_concrete_function()
 
     def prepare(self, x: np.ndarray):
+        x = check_images(x, getattr(self.model, "zoo_signature", None))
         return np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 2, 3, 1)))
 
     def labels(self, y: np.ndarray):
-        return np.asarray(y, dtype=np.int64)
+        return check_labels(y, None, model_classes(self.model))
 
     def step(self, x, y, lr: float) -> float:
+        lr = check_learning_rate(lr)
         return float(self.step_fn(tf.constant(x), tf.constant(y), tf.constant(lr, tf.float32)))
 
     def logits(self, x) -> np.ndarray:
@@ -49,4 +54,6 @@ class Trainer:
 
 
 def make_trainer(model, momentum: float, weight_decay: float, seed: int) -> Trainer:
+    check_model(model, keras.Model, "tf")
+    check_optimizer(momentum, weight_decay, seed)
     return Trainer(model, momentum, weight_decay, seed)

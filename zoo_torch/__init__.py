@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.inputs import InputSignature, check_images, check_labels, check_model
+from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model
 from zoo.registry import FamilyConfig, ModelSpec
 from zoo.weights import check_mapping
 
@@ -134,6 +134,8 @@ def infer_output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[
     """Output shape for an NCHW input shape, found with fake tensors (no arithmetic is done)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    check_model(model, nn.Module, FRAMEWORK)
+    input_shape = check_input_shape(input_shape, getattr(model, "zoo_signature", None))
     was_training = model.training
     model.eval()
     try:

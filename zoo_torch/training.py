@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 import zoo
+from zoo.inputs import check_images, check_labels, check_learning_rate, check_model, check_optimizer, model_classes
 
 
 class Trainer:
@@ -20,12 +21,14 @@ class Trainer:
         torch.manual_seed(seed)  # dropout masks
 
     def prepare(self, x: np.ndarray):
+        x = check_images(x, getattr(self.model, "zoo_signature", None))
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
     def labels(self, y: np.ndarray):
-        return torch.from_numpy(np.asarray(y, dtype=np.int64))
+        return torch.from_numpy(check_labels(y, None, model_classes(self.model)))
 
     def step(self, x, y, lr: float) -> float:
+        lr = check_learning_rate(lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -42,6 +45,8 @@ class Trainer:
 
 
 def make_trainer(model, momentum: float, weight_decay: float, seed: int) -> Trainer:
+    check_model(model, torch.nn.Module, "torch")
+    check_optimizer(momentum, weight_decay, seed)
     return Trainer(model, momentum, weight_decay, seed)
 
 
