@@ -48,8 +48,8 @@ def _family_representatives() -> set[str]:
 
 
 REPRESENTATIVES = _family_representatives()
-# Frameworks that compile a whole model for each new structure (XLA), so that a gradient costs seconds
-# to half a minute of compilation per model on a CPU: their gradient checks run on REPRESENTATIVES.
+# Frameworks that compile a whole model for each new structure (XLA): a float64 backward pass costs
+# minutes of compilation for some models on a CPU (test_gradcheck leaves those out).
 WHOLE_MODEL_COMPILERS = ("jax",)
 
 
