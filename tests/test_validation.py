@@ -249,7 +249,7 @@ BAD_IMAGES = {
     "objects": (lambda x: x.astype(object), zoo.InputError, "got dtype object"),
     "complex": (lambda x: x.astype(np.complex64), zoo.InputError, "got dtype complex64"),
     "booleans": (lambda x: x > 0, zoo.InputError, "got dtype bool"),
-    "nan": (_nan, zoo.InputError, r"images must be finite: 1 values are NaN or infinite, the first \(nan\) at index \(1, 0, 5, 7\)"),
+    "nan": (_nan, zoo.InputError, r"images must be finite: 1 value is NaN or infinite, the first \(nan\) at index \(1, 0, 5, 7\)"),
     "inf": (_inf, zoo.InputError, r"the first \(-inf\) at index \(0, 0, 0, 0\)"),
 }
 

@@ -92,8 +92,9 @@ def check_images(images: Any, signature: InputSignature | None) -> np.ndarray:
         finite = np.isfinite(images)
         if not finite.all():
             first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            count = int(images.size - finite.sum())
             raise InputError(
-                f"images must be finite: {int(images.size - finite.sum())} values are NaN or infinite, the first "
+                f"images must be finite: {count} {'value is' if count == 1 else 'values are'} NaN or infinite, the first "
                 f"({images[first]}) at index {first}; the frameworks do not agree on NaN, so the zoo refuses it"
             )
     return images
