@@ -293,6 +293,17 @@ def memory_depth_paragraph(records: list[dict]) -> str:
     return text + (f"; {left_out} cell(s) whose peak is not their own are left out." if left_out else ".")
 
 
+def _round_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 steps from below `low` to above `high`, for a log axis that spans less than a decade or two."""
+    import math
+
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    steps = [m * 10.0 ** e for e in decades for m in (1, 2, 5)]
+    below = max((t for t in steps if t <= low), default=steps[0])
+    above = min((t for t in steps if t >= high), default=steps[-1])
+    return [t for t in steps if below <= t <= above]
+
+
 def plot_memory_vs_depth(out: Path, records: list[dict], plt) -> Path | None:
     """DIR/memory_vs_depth.png: DenseNet training peak memory against depth, log-log, one panel per (input
     size, batch size), one colour per framework, solid plain and dashed memory_efficient."""
@@ -314,6 +325,12 @@ def plot_memory_vs_depth(out: Path, records: list[dict], plt) -> Path | None:
         # Log axes would label only the powers of ten; the depths measured are what a reader looks up.
         ax.set_xticks(sorted(depths))
         ax.set_xticklabels([str(d) for d in sorted(depths)])
+        peaks = [r["peak_memory_mb"] for by_knob in by_fw.values() for cells in by_knob.values()
+                 for r in cells.values() if r["peak_memory_mb"] > 0]
+        if peaks:  # labelled 1-2-5 steps: the decades alone leave one label or none on a short span
+            ticks = _round_ticks(min(peaks), max(peaks))
+            ax.set_yticks(ticks)
+            ax.set_yticklabels([f"{t:,.0f}" for t in ticks])
         ax.minorticks_off()
         ax.set_xlabel("depth L (layers)")
         ax.set_ylabel("training peak memory (MB)")

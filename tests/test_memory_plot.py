@@ -101,3 +101,8 @@ def test_report_writes_the_plot_and_the_table(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "against depth, 32x32, batch 16" in text and "against depth, 224x224, batch 4" in text
     assert "![memory_vs_depth](memory_vs_depth.png)" in text
+
+
+def test_the_memory_axis_is_labelled_in_1_2_5_steps_around_the_peaks():
+    assert report._round_ticks(228, 5717) == [200, 500, 1000, 2000, 5000, 10000]
+    assert report._round_ticks(1500, 1900) == [1000, 2000]
