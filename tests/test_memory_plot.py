@@ -6,6 +6,8 @@ import pytest
 import zoo
 from compare import report
 
+pytestmark = pytest.mark.core
+
 
 @pytest.mark.parametrize("name, depth", [
     ("densenet121", 121), ("densenet161", 161), ("densenet169", 169), ("densenet201", 201),
