@@ -1,6 +1,7 @@
 """What input a model accepts, checked once at the model's edge (never inside `forward`/`call`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -59,6 +60,18 @@ class InputSignature:
                     f"input {label} {size} is below this model's minimum of {self.min_size} "
                     f"(feature maps would vanish); got shape {shape}"
                 )
+
+
+# Numpy scalars are valid numbers wherever Python's are (an index or a size computed with numpy),
+# booleans are not (True would pass for 1 channel), and neither are NaN or infinity.
+def is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    if is_integer(value):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isfinite(value)
 
 
 def _kind(value: Any) -> str:
@@ -144,20 +157,12 @@ def check_model(model: Any, expected: type, framework: str) -> None:
         )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_number(value: Any) -> bool:
-    return _is_int(value) or (isinstance(value, (float, np.floating)) and bool(np.isfinite(value)))
-
-
 def check_input_shape(input_shape: Any, signature: InputSignature | None) -> tuple[int, int, int, int]:
     """An NCHW shape (batch, channels, height, width) of positive integers that fits `signature`, as
     the backends' `infer_output_shape` takes it."""
     expected = signature.describe("NCHW") if signature is not None else "(batch, C, H, W)"
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 4
-            or not all(_is_int(d) and d > 0 for d in input_shape)):
+            or not all(is_integer(d) and d > 0 for d in input_shape)):
         raise InputShapeError(f"input_shape must be 4 positive integers, NCHW {expected}; got {input_shape!r}")
     shape = tuple(int(d) for d in input_shape)
     if signature is not None:
@@ -168,16 +173,16 @@ def check_input_shape(input_shape: Any, signature: InputSignature | None) -> tup
 def check_optimizer(momentum: Any, weight_decay: Any, seed: Any) -> None:
     """The SGD settings every backend's `make_trainer` takes: momentum in [0, 1), weight decay >= 0,
     both finite numbers, and an integer seed."""
-    if not _is_number(momentum) or not 0 <= momentum < 1:
+    if not is_real(momentum) or not 0 <= momentum < 1:
         raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    if not _is_number(weight_decay) or weight_decay < 0:
+    if not is_real(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    if not _is_int(seed):
+    if not is_integer(seed):
         raise TypeError(f"seed must be an integer, got {_kind(seed)} {seed!r}")
 
 
 def check_learning_rate(lr: Any) -> float:
     """A training step's learning rate: a finite number >= 0 (a schedule may end at zero)."""
-    if not _is_number(lr) or lr < 0:
+    if not is_real(lr) or lr < 0:
         raise ValueError(f"the learning rate must be a finite number >= 0, got {lr!r}")
     return float(lr)

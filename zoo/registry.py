@@ -6,7 +6,6 @@ import difflib
 import fnmatch
 import functools
 import importlib
-import math
 import types
 import typing
 from dataclasses import dataclass
@@ -15,19 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FrameworkUnavailableError, UnknownModelError
-from .inputs import InputSignature
-
-
-# Numpy scalars are valid numbers wherever Python's are (an index or a size computed with numpy),
-# booleans are not (True would pass for 1 channel), and neither are NaN or infinity.
-def is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_real(value: Any) -> bool:
-    if is_integer(value):
-        return True
-    return isinstance(value, (float, np.floating)) and math.isfinite(value)
+from .inputs import InputSignature, is_integer, is_real
 
 
 def check_positive(name: str, value: float, *, integer: bool = False) -> None:

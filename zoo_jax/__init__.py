@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from zoo.inputs import (InputSignature, check_images, check_input_shape, check_labels, check_model,  # noqa: E402
-                        check_optimizer)
+                        check_optimizer, model_classes)
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -215,8 +215,7 @@ def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) ->
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout. BatchNorm statistics are updated as in a training step."""
     x = inputs(model, images)
-    signature = getattr(model, "zoo_signature", None)
-    y = jnp.asarray(check_labels(labels, x.shape[0], signature.num_classes if signature else None), jnp.int32)
+    y = jnp.asarray(check_labels(labels, x.shape[0], model_classes(model)), jnp.int32)
     with _mode(model, train=True):
         loss, grads = _loss_and_gradients(model, x, y)
     flat = dict(grads.flat_state())

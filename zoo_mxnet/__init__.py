@@ -16,7 +16,8 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model  # noqa: E402
+from zoo.inputs import (InputSignature, check_images, check_input_shape, check_labels, check_model,  # noqa: E402
+                        model_classes)
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -119,8 +120,7 @@ def loss_gradients(model: gluon.Block, images: np.ndarray, labels: np.ndarray) -
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical tensor."""
     x = _inputs(model, images)
     params = {name: p for name, p in canonical_parameters(model).items() if p.grad_req != "null"}
-    signature = getattr(model, "zoo_signature", None)
-    y = mx.nd.array(check_labels(labels, x.shape[0], signature.num_classes if signature else None), dtype=x.dtype)
+    y = mx.nd.array(check_labels(labels, x.shape[0], model_classes(model)), dtype=x.dtype)
     loss = forward_backward(model, x, y)
     return float(loss.asscalar()), {name: p.grad().asnumpy().copy() for name, p in params.items()}
 

@@ -16,7 +16,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model  # noqa: E402
+from zoo.inputs import (InputSignature, check_images, check_input_shape, check_labels, check_model,  # noqa: E402
+                        model_classes)
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
@@ -108,8 +109,7 @@ def loss_gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout."""
     nhwc = _inputs(model, images)
-    signature = getattr(model, "zoo_signature", None)
-    labels = check_labels(labels, int(nhwc.shape[0]), signature.num_classes if signature else None)
+    labels = check_labels(labels, int(nhwc.shape[0]), model_classes(model))
     trainable = {name: entry for name, entry in canonical_variables(model).items() if entry[0].trainable}
     with tf.GradientTape() as tape:
         logits = model(nhwc, training=True)

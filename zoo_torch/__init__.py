@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model
+from zoo.inputs import InputSignature, check_images, check_input_shape, check_labels, check_model, model_classes
 from zoo.registry import FamilyConfig, ModelSpec
 from zoo.weights import check_mapping
 
@@ -42,8 +42,7 @@ def _inputs(model: nn.Module, images: np.ndarray) -> torch.Tensor:
 
 
 def _labels(model: nn.Module, labels: np.ndarray, batch: int) -> torch.Tensor:
-    signature = getattr(model, "zoo_signature", None)
-    return torch.from_numpy(check_labels(labels, batch, signature.num_classes if signature else None))
+    return torch.from_numpy(check_labels(labels, batch, model_classes(model)))
 
 
 def _check_input(model: nn.Module, args: tuple) -> None:
