@@ -220,6 +220,10 @@ def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
     for record in records:
         assert record["framework_peak_gflops_per_sec"] == machine[record["framework"]]["peak_gflops_per_sec"]
     assert "clear_refs" in records[0]["memory_method"] and records[0]["memory_exact"]
+    # The steps' own memory leaves out what was resident once warmed up, so it is at most the cell's peak.
+    for record in records:
+        assert "after warm-up" in record["steps_memory_method"]
+        assert 0 <= record["steps_memory_mb"] <= record["peak_memory_mb"], record
     # Training cells get a worker of their own (exact peaks); a later inference cell shares one, and says so.
     assert all(r["memory_exact"] for r in records if r["mode"] == "train")
     assert not any(r["memory_exact"] for r in records if (r["mode"], r["batch_size"]) == ("infer", 2))

@@ -73,6 +73,13 @@ class BenchRunner(Protocol):
     def memory_peak(self) -> tuple[float | None, str]:
         """(peak MiB since memory_start, how it was measured)."""
 
+    def steps_memory_start(self) -> None:
+        """Start measuring the timed steps' own memory (called once warm-up is over)."""
+
+    def steps_memory(self) -> tuple[float | None, str]:
+        """(MiB the steps since steps_memory_start needed above what stayed resident, how it was measured;
+        None where this device cannot tell)."""
+
     def prepare(self, cell: dict) -> Prepared:
         """Build, put synthetic inputs on the device, compile; raise Skip where the cell cannot run here."""
 

@@ -367,7 +367,7 @@ class Framework:
 
 # The one registry of backends: adding a framework is a package and one line here.
 FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
-    Framework("torch", "zoo_torch", ("torch",), "pip install 'classic-cnn-zoo[torch]'  (torch==2.13.0)",
+    Framework("torch", "zoo_torch", ("torch",), "pip install 'classic-cnn-zoo[torch]'  (torch 2.13 or 2.14)",
               "PyTorch", "#ee4c2c"),
     Framework("tf", "zoo_tf", ("tensorflow", "keras"),
               "pip install 'classic-cnn-zoo[tf]'  (tensorflow-cpu==2.21.0, or tensorflow on GPU)",
