@@ -57,7 +57,7 @@ TRAIN_FLOP_FACTOR = 3
 CSV_COLUMNS = (
     "model", "knobs", "framework", "implementation", "mode", "batch_size", "input_size", "device", "status",
     "images_per_sec", "latency_ms", "latency_p25_ms", "latency_p75_ms", "latency_min_ms", "latency_max_ms",
-    "compile_s", "warmup_s", "peak_memory_mb", "steps_memory_mb", "gflops", "gflops_per_sec", "framework_peak_gflops_per_sec",
+    "compile_s", "warmup_s", "peak_memory_mb", "gflops", "gflops_per_sec", "framework_peak_gflops_per_sec",
     "machine_peak_gflops_per_sec", "peak_share", "precision", "method", "memory_exact", "error",
 )
 # Exit statuses of an interrupted run, the shell's 128 + signal number.
@@ -501,7 +501,6 @@ class Bench:
             "device": info.get("device"), "device_note": info.get("device_note"),
             "framework_version": info.get("framework_version"), "threads": info.get("threads"),
             "status": "ok", "error": None, "images_per_sec": None, "latency_ms": None, "peak_memory_mb": None,
-            "steps_memory_mb": None,
             "gflops": None, "gflops_per_sec": None,
             "framework_peak_gflops_per_sec": self.machine.get(cell["framework"], {}).get("peak_gflops_per_sec"),
             "machine_peak_gflops_per_sec": peak, "machine_peak_source": source,
@@ -649,7 +648,6 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict, machine_peak
         "build_s": setup["build_s"], "compile_s": setup["compile_s"], "warmup_s": setup["warmup_s"],
         "method": setup["method"], "precision": setup["precision"], "notes": setup.get("notes") or [],
         "peak_memory_mb": finish.get("peak_memory_mb"), "memory_method": finish.get("memory_method"),
-        "steps_memory_mb": finish.get("steps_memory_mb"), "steps_memory_method": finish.get("steps_memory_method"),
         # False: the worker had run earlier cells, whose freed memory the framework may reuse uncounted.
         "memory_exact": state.get("memory_exact", True),
         "timing_method": TIMING_METHOD.format(gpu_s=GPU_WARMUP_S, chunk_s=GPU_WARMUP_CHUNK_S,

@@ -124,7 +124,7 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
     shares on one device are of more than one yardstick, a column says which GFLOP/s each one divides by."""
     several = any(len(sticks) > 1 for sticks in yardsticks(records).values())
     rows = [("model", "framework", "impl", "mode", "batch", "device", "images/s", "latency ms (p25-p75)",
-             "compile s", "peak MB", "steps MB", "GFLOP/s", "% of peak") + (("of GFLOP/s",) if several else ())]
+             "compile s", "peak MB", "GFLOP/s", "% of peak") + (("of GFLOP/s",) if several else ())]
     for r in records:
         if r.get("status") != "ok":
             continue
@@ -135,9 +135,9 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
             memory += " ~"
         row = (variant_name(r), r["framework"], r.get("implementation", "zoo"), r["mode"], r["batch_size"],
                r.get("device"), fmt_num(r["images_per_sec"]), spread, fmt_num(r.get("compile_s")),
-               memory, fmt_num(r.get("steps_memory_mb")), fmt_num(r.get("gflops_per_sec")), share)
+               memory, fmt_num(r.get("gflops_per_sec")), share)
         rows.append(row + ((fmt_num(r.get("machine_peak_gflops_per_sec")),) if several else ()))
-    return format_table(rows, align="llllrlrrrrrrr" + ("r" if several else ""), markdown=markdown)
+    return format_table(rows, align="llllrlrrrrrr" + ("r" if several else ""), markdown=markdown)
 
 
 def yardsticks(records: list[dict]) -> dict[str, Counter]:
@@ -172,9 +172,6 @@ def memory_paragraph(records: list[dict]) -> str:
         return ""
     methods = dict.fromkeys(r["memory_method"].split(_REUSED_NOTE)[0] for r in measured)
     text = "Peak memory: " + "; ".join(methods) + "."
-    steps = dict.fromkeys(r["steps_memory_method"] for r in measured if r.get("steps_memory_method"))
-    if steps:
-        text += " Steps memory: " + "; ".join(steps) + "."
     train = [r for r in measured if r["mode"] == "train"]
     if train and all(memory_exact(r) for r in train):
         text += (" Each training cell's peak is its own: it ran in a fresh worker process wherever the "
@@ -268,26 +265,20 @@ def memory_depth_tables(records: list[dict], *, markdown: bool = True) -> list[t
                 rows.append((fw, str(efficient), ",".join(str(d) for d in sorted(cells)),
                              "-" if slope is None else f"{slope:.2f}"))
         exponents = format_table(rows, align="lllr", markdown=markdown)
-        rows = [("framework", "depth", "plain peak MB", "efficient peak MB", "peak ratio", "steps ratio",
-                 "plain ms/step", "efficient ms/step", "time ratio")]
+        rows = [("framework", "depth", "plain peak MB", "efficient peak MB", "peak ratio", "plain ms/step",
+                 "efficient ms/step", "time ratio")]
         for fw in [fw for fw in zoo.FRAMEWORKS if fw in by_fw]:
             plain, efficient = by_fw[fw].get(False, {}), by_fw[fw].get(True, {})
             for depth in sorted(set(plain) | set(efficient)):
                 a, b = plain.get(depth), efficient.get(depth)
                 rows.append((fw, depth, fmt_num(a and a["peak_memory_mb"]), fmt_num(b and b["peak_memory_mb"]),
                              f"{b['peak_memory_mb'] / a['peak_memory_mb']:.2f}" if a and b else "-",
-                             _ratio(a, b, "steps_memory_mb"), fmt_num(a and a["latency_ms"]), fmt_num(b and b["latency_ms"]),
+                             fmt_num(a and a["latency_ms"]), fmt_num(b and b["latency_ms"]),
                              f"{b['latency_ms'] / a['latency_ms']:.2f}" if a and b else "-"))
-        ratios = format_table(rows, align="lrrrrrrrr", markdown=markdown)
+        ratios = format_table(rows, align="lrrrrrrr", markdown=markdown)
         out.append((f"DenseNet training peak memory against depth, {_group_title(key)}",
                     exponents + "\n\n" + ratios))
     return out
-
-
-def _ratio(plain: dict | None, efficient: dict | None, key: str) -> str:
-    if not plain or not efficient or not plain.get(key) or efficient.get(key) is None:
-        return "-"
-    return f"{efficient[key] / plain[key]:.2f}"
 
 
 def memory_depth_paragraph(records: list[dict]) -> str:
@@ -296,8 +287,7 @@ def memory_depth_paragraph(records: list[dict]) -> str:
         return ""
     text = ("Depth is the DenseNet's layer count L (the stem convolution, two convolutions per bottleneck dense "
             "layer, one per transition, the classifier). The exponent is the least-squares slope of log peak "
-            "memory against log depth; a ratio is memory_efficient=True over plain at the same depth (the steps "
-            "ratio: of the memory the timed steps needed above what stayed resident). Only "
+            "memory against log depth; a ratio is memory_efficient=True over plain at the same depth. Only "
             "training cells whose peak memory is their own (memory_exact) are used")
     left_out = series["left_out"]
     return text + (f"; {left_out} cell(s) whose peak is not their own are left out." if left_out else ".")

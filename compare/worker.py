@@ -143,11 +143,9 @@ def main(argv: list[str]) -> int:
                     iterations = max(1, min(MAX_ITERATIONS, math.ceil(iterations * target / max(seconds, 1e-9))))
             elif op == "finish":
                 peak, method = runner.memory_peak()
-                steps, steps_method = runner.steps_memory()
                 prepared = None
                 gc.collect()
-                send({"ok": True, "peak_memory_mb": peak, "memory_method": method,
-                      "steps_memory_mb": steps, "steps_memory_method": steps_method})
+                send({"ok": True, "peak_memory_mb": peak, "memory_method": method})
             else:
                 send({"ok": False, "error": f"unknown request {op!r}"})
         except Skip as reason:
@@ -206,7 +204,6 @@ def setup(runner, cell: dict, gpu: bool = False):
     per_iteration, warm_count, settled = (warm_up_gpu if gpu else warm_up_cpu)(prepared, cell)
     warmup_s = time.perf_counter() - warm_start
     iterations = max(1, min(MAX_ITERATIONS, math.ceil(cell.get("min_round_s", 0.5) / max(per_iteration, 1e-9))))
-    runner.steps_memory_start()  # warmed up: from here on, what the timed steps need on top
     return prepared, {
         "ok": True, "method": prepared.method, "precision": prepared.precision, "notes": prepared.notes,
         "build_s": build_s, "compile_s": compile_s,

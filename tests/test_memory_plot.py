@@ -36,7 +36,6 @@ def record(framework, depth, efficient, *, peak=None, exact=True, **extra):
             "mode": "train", "batch_size": 16, "input_size": 32, "status": "ok", "device": "cpu",
             "knobs": {"block_config": list(DEPTHS[depth]), "memory_efficient": efficient},
             "peak_memory_mb": a * depth ** b if peak is None else peak, "memory_exact": exact,
-            "steps_memory_mb": 0.5 * a * depth ** b * (0.5 if efficient else 1.0),
             "latency_ms": 10.0 * depth * (1.2 if efficient else 1.0), "latency_p25_ms": 1.0, "latency_p75_ms": 1.0,
             "images_per_sec": 1.0, **extra}
 
@@ -65,10 +64,10 @@ def test_tables_give_exponents_and_ratios_at_each_depth():
     exponents = {(row[0], row[1]): row[3] for row in rows if len(row) == 4 and row[1] in ("False", "True")}
     assert exponents == {("torch", "False"): "1.50", ("torch", "True"): "1.00",
                          ("jax", "False"): "1.80", ("jax", "True"): "1.10"}
-    ratios = {(row[0], row[1]): (row[4], row[5], row[8]) for row in rows if len(row) == 9 and row[1].isdigit()}
+    ratios = {(row[0], row[1]): (row[4], row[7]) for row in rows if len(row) == 8 and row[1].isdigit()}
     # torch: 3 L / (2 L**1.5) at L = 100 is 0.15; the time ratio is 1.2 at every depth.
-    assert ratios[("torch", "100")] == ("0.15", "0.07", "1.20")  # the steps ratio: 0.15 / 2
-    assert ratios[("jax", "40")][::2] == (f"{40 ** 1.1 / 40 ** 1.8:.2f}", "1.20")
+    assert ratios[("torch", "100")] == ("0.15", "1.20")
+    assert ratios[("jax", "40")] == (f"{40 ** 1.1 / 40 ** 1.8:.2f}", "1.20")
     assert set(fw for fw, _ in ratios) == {"torch", "jax"}
 
 

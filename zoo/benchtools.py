@@ -42,54 +42,27 @@ def _malloc_trim() -> None:
         pass
 
 
-# The steps' own memory is a host measure: device allocators keep one peak per process or none.
-GPU_STEPS_MEMORY = "not measured on GPU (the cell's peak is the device allocator's)"
-
-
 class HostMemory:
-    """Host memory of this process during a cell, from /proc/self/status.
-
-    The cell's peak: VmHWM after a reset, minus VmRSS at the start. The steps' own memory: VmHWM during
-    the timed steps, the high-water mark reset once warm-up is over, minus VmRSS then, so that what stays
-    resident between steps (the model, gradient and optimizer buffers, compiled code) is left out and
-    what one step needs on top of it (activations kept for the backward pass, temporaries) is left in.
-    """
+    """Peak resident memory of this process during a cell: VmHWM after a reset, minus VmRSS at the start."""
 
     def start(self) -> None:
         gc.collect()
         _malloc_trim()
         self.base = _status_kb("VmRSS")
-        self.resettable = self._reset_high_water_mark()
-        self.hwm_before_steps = self.steps_base = None
-
-    def start_steps(self) -> None:
-        self.hwm_before_steps = _status_kb("VmHWM")  # kept: the cell's peak may lie in its warm-up
-        gc.collect()
-        _malloc_trim()
-        self.steps_base = _status_kb("VmRSS")
-        if not self._reset_high_water_mark():
-            self.steps_base = None
-
-    @staticmethod
-    def _reset_high_water_mark() -> bool:
-        try:  # writing 5 to clear_refs resets the high-water mark to the RSS (Linux >= 4.0)
+        self.resettable = False
+        try:  # writing 5 to clear_refs resets the high-water mark (Linux >= 4.0)
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")
-            return True
+            self.resettable = True
         except OSError:
-            return False
+            pass
+        self.hwm_at_start = _status_kb("VmHWM")
 
     def peak_mb(self) -> float | None:
         hwm = _status_kb("VmHWM")
         if hwm is None or self.base is None:
             return None
-        return max(0, max(hwm, self.hwm_before_steps or 0) - self.base) / 1024
-
-    def steps_mb(self) -> float | None:
-        hwm = _status_kb("VmHWM")
-        if hwm is None or self.steps_base is None:
-            return None
-        return max(0, hwm - self.steps_base) / 1024
+        return max(0, hwm - self.base) / 1024
 
     @property
     def method(self) -> str:
@@ -99,13 +72,6 @@ class HostMemory:
             return "host RSS high-water mark (VmHWM, reset per cell via /proc/self/clear_refs) minus RSS at cell start"
         return ("host RSS high-water mark since the worker started (VmHWM; clear_refs not permitted) minus RSS at "
                 "cell start: may include earlier cells of this worker")
-
-    @property
-    def steps_method(self) -> str:
-        if self.steps_base is None:
-            return "unavailable (needs /proc/self/status and a resettable VmHWM)"
-        return ("host RSS high-water mark during the timed steps (VmHWM reset after warm-up) minus RSS after "
-                "warm-up: the steps' own working memory, without what stays resident between them")
 
 
 # ---------------------------------------------------------------- timing

@@ -8,7 +8,7 @@ import os
 import time
 
 import zoo
-from zoo.benchtools import GPU_STEPS_MEMORY, HostMemory, ReferenceCatalogue, best_seconds
+from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds
 from zoo.contract import Prepared, Skip
 
 # Flax ships no model zoo of these architectures, so JAX has no reference column.
@@ -129,14 +129,6 @@ class Runner:
                 method += ", reached in this cell)"
             return peak / 2 ** 20, method
         return self.memory.peak_mb(), self.memory.method
-
-    def steps_memory_start(self) -> None:
-        self.memory.start_steps()
-
-    def steps_memory(self) -> tuple[float | None, str]:
-        if self.device == "gpu":
-            return None, GPU_STEPS_MEMORY
-        return self.memory.steps_mb(), self.memory.steps_method
 
     def prepare(self, cell: dict) -> Prepared:
         jax = self.jax

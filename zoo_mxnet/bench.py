@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo.benchtools import GPU_STEPS_MEMORY, RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds  # noqa: E402
+from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds  # noqa: E402
 from zoo.contract import Prepared  # noqa: E402
 
 # The Gluon model zoo's implementations of the zoo's models.
@@ -97,14 +97,6 @@ class Runner:
             return ((total - free) / 2 ** 20,
                     "GPU memory in use at the end of the cell (mx.context.gpu_memory_info; MXNet keeps no peak)")
         return self.memory.peak_mb(), self.memory.method
-
-    def steps_memory_start(self) -> None:
-        self.memory.start_steps()
-
-    def steps_memory(self) -> tuple[float | None, str]:
-        if self.device == "gpu":
-            return None, GPU_STEPS_MEMORY
-        return self.memory.steps_mb(), self.memory.steps_method
 
     def build(self, cell: dict):
         if cell["implementation"] == "reference":

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.benchtools import GPU_STEPS_MEMORY, RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds
+from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds
 from zoo.contract import Prepared
 
 # keras.applications' implementations of the zoo's models.
@@ -109,14 +109,6 @@ class Runner:
             return (tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20,
                     "tf.config.experimental.get_memory_info('GPU:0')['peak'] during the cell")
         return self.memory.peak_mb(), self.memory.method
-
-    def steps_memory_start(self) -> None:
-        self.memory.start_steps()
-
-    def steps_memory(self) -> tuple[float | None, str]:
-        if self.device == "gpu":
-            return None, GPU_STEPS_MEMORY
-        return self.memory.steps_mb(), self.memory.steps_method
 
     def build(self, cell: dict):
         if cell["implementation"] == "reference":

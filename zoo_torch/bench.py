@@ -8,7 +8,7 @@ import contextlib
 import torch
 
 import zoo
-from zoo.benchtools import GPU_STEPS_MEMORY, HostMemory, ReferenceCatalogue, best_seconds, timed_rounds
+from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds, timed_rounds
 from zoo.contract import Prepared, Skip
 
 # torchvision's implementations of the zoo's models: torchvision uses the zoo's names.
@@ -104,14 +104,6 @@ class Runner:
             return (torch.cuda.max_memory_allocated() / 2 ** 20,
                     "torch.cuda.max_memory_allocated (tensors in the caching allocator) during the cell")
         return self.memory.peak_mb(), self.memory.method
-
-    def steps_memory_start(self) -> None:
-        self.memory.start_steps()
-
-    def steps_memory(self) -> tuple[float | None, str]:
-        if self.device == "cuda":
-            return None, GPU_STEPS_MEMORY
-        return self.memory.steps_mb(), self.memory.steps_method
 
     def build(self, cell: dict):
         if cell["implementation"] == "reference":
