@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".zoo-installed"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+# The CUDA build of torch 2.14.1 brings triton, which kills the process (SIGSEGV) when it is imported
+# after TensorFlow, as torch._dynamo, torchvision and timm import it; a CPU needs none of it
+# (torch.compile's CPU backend generates C++).
+UNWANTED = ("triton",)
 
 
 def _requirements_digest() -> str:
@@ -34,6 +38,7 @@ def ensure_environment() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("installing the project and its dependencies (first run only)", flush=True)
     subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "uninstall", "--quiet", "--yes", *UNWANTED], check=True)
     STAMP.write_text(digest)
 
 
