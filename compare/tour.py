@@ -89,10 +89,9 @@ def run_tour(out: str | Path = "runs/tour") -> int:
         records = crosscheck_module.crosscheck(models, frameworks, batch=2, sizes=sizes)
         print(crosscheck_module.table(records))
         failing = [r for r in records if not r["ok"]]
-        worst = max((r["rel_error"] for r in records if r["rel_error"] is not None), default=float("nan"))
-        print(f"worst relative error {worst:.2e} (tolerance {crosscheck_module.DEFAULT_TOL:g}); "
-              f"{len(failing)} failing pair(s)")
-        write_json(out / "crosscheck.json", {"tolerance": crosscheck_module.DEFAULT_TOL, "records": records})
+        print(crosscheck_module.summary_line(records, crosscheck_module.DEFAULT_TOL, crosscheck_module.NOISE_FACTOR))
+        write_json(out / "crosscheck.json", {"tolerance": crosscheck_module.DEFAULT_TOL,
+                                             "noise_factor": crosscheck_module.NOISE_FACTOR, "records": records})
         status = 1 if failing else 0
     elif zoo.REFERENCE_FRAMEWORK not in frameworks:
         print(f"1. Cross-check skipped: it takes its random weights from {reference}, which is not installed here")

@@ -13,6 +13,8 @@ RTOL = 1e-4
 
 def _bn_values(rng, name: str, shape) -> np.ndarray | None:
     """BatchNorm terms drawn away from their 0/1 defaults, which would hide mapping errors."""
+    if len(shape) != 1:
+        return None  # a convolution's or dense layer's kernel, whose Gluon name also ends in "weight"
     for suffixes, low, high in ((("gamma", "weight"), 0.5, 1.5), (("beta", "bias"), -0.2, 0.2),
                                 (("moving_mean", "running_mean"), -0.2, 0.2),
                                 (("moving_variance", "running_var"), 0.5, 1.5)):

@@ -167,6 +167,9 @@ def test_old_spellings_are_range_checked_too(capsys):
     (["train", "lenet5", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
     (["train", "lenet5", "--limit", "-5"], "argument --limit: expected an integer >= 2, got -5"),
     (["crosscheck", "lenet5", "--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got 0"),
+    (["crosscheck", "lenet5", "--noise-factor", "-1"], "argument --noise-factor: expected a finite number >= 0"),
+    (["crosscheck", "lenet5", "--noise-factor", "inf"], "argument --noise-factor: expected a finite number >= 0"),
+    (["crosscheck", "lenet5", "--bn-stats", "zeros"], "argument --bn-stats: invalid choice: 'zeros'"),
     (["bench", "lenet5", "--batch-size", "8,0"], "argument --batch-size: expected an integer >= 1, got 0"),
     (["gradcheck", "lenet5", "--seed", "1.5"], "argument --seed: expected an integer in [0, 4294967295], got '1.5'"),
     (["train", "lenet5", "--seed", "-1"], "argument --seed: expected an integer in [0, 4294967295], got '-1'"),
@@ -192,6 +195,15 @@ def test_bad_values_exit_2_with_one_line(capsys, monkeypatch, tmp_path, argv, me
     [line] = err.splitlines()
     assert line.startswith("zoo-compare: error: ") and message in line
     assert out == ""
+
+
+def test_crosscheck_defaults_judge_by_k_floors_on_calibrated_statistics():
+    args = parse("crosscheck", "lenet5")
+    defaults = (crosscheck.DEFAULT_TOL, crosscheck.NOISE_FACTOR, "batches")
+    assert (args.tol, args.noise_factor, args.bn_stats) == defaults
+    assert parse("crosscheck", "lenet5", "--noise-factor", "0", "--bn-stats", "random").bn_stats == "random"
+    help_text = subparsers()["crosscheck"].format_help()
+    assert "--noise-factor K" in help_text and "--bn-stats" in help_text
 
 
 @needs_two

@@ -143,6 +143,9 @@ def test_crosscheck_agrees_and_writes_json(capsys, tmp_path, a, b):
     assert (record["a"], record["b"]) == (a, b)
     assert 0 <= record["rel_error"] <= 1e-4 and record["top1_agreement"] == 1.0 and record["ok"]
     assert 0 <= record["max_abs_error"] < 1e-3
+    # LeNet's float32 rounding is far below --tol, which therefore judges it.
+    assert 0 < record["noise_floor"] < 1e-5 and record["noise_factor"] == crosscheck.NOISE_FACTOR
+    assert (record["bound"], record["bound_source"]) == (1e-4, "tol") and record["bn_stats"] == "batches"
 
 
 @pytest.mark.torch
@@ -163,6 +166,106 @@ def test_crosscheck_fails_on_a_planted_mismatch(capsys, monkeypatch, tmp_path):
     assert "FAIL" in out and "crosscheck FAILED" in err
     [record] = json.loads(path.read_text())["records"]
     assert record["rel_error"] > 1e-4 and not record["ok"]
+
+
+def planted_mismatch_and_floor(monkeypatch, floor: float) -> None:
+    """MXNet's LeNet one bias off by 2e-4 (a relative error of about 1e-3), and the noise floor made
+    `floor` by moving the reference's float64 result that far: 1e-3 puts the pair within k floors,
+    5e-5 puts k floors between --tol and the pair's error."""
+    backend = zoo.backend("mxnet")
+    load = backend.load_weights
+
+    def perturbed(model, mapping):
+        mapping = dict(mapping)
+        mapping["classifier.4.bias"] = mapping["classifier.4.bias"] + 2e-4
+        load(model, mapping)
+
+    exact = crosscheck.reference_float64
+    monkeypatch.setattr(backend, "load_weights", perturbed)
+    monkeypatch.setattr(crosscheck, "reference_float64", lambda *args: exact(*args) * (1 + floor))
+
+
+@pytest.mark.torch
+@pytest.mark.mxnet
+@pytest.mark.parametrize("floor, ok", [(1e-3, True), (5e-5, False)])
+def test_crosscheck_judges_by_k_floors_where_they_exceed_tol(capsys, monkeypatch, tmp_path, floor, ok):
+    planted_mismatch_and_floor(monkeypatch, floor)
+    path = tmp_path / "cc.json"
+    code, out, err = run_cli(capsys, "crosscheck", "lenet5", "--frameworks", "torch,mxnet", "--json", str(path))
+    [record] = json.loads(path.read_text())["records"]
+    assert record["noise_floor"] == pytest.approx(floor, rel=1e-2)
+    assert record["bound"] == pytest.approx(crosscheck.NOISE_FACTOR * record["noise_floor"])
+    assert record["bound_source"] == "k x floor" and "k x floor" in out
+    assert record["tol"] < record["rel_error"]  # above --tol either way: the floor decides
+    assert record["ok"] is ok and (record["rel_error"] <= record["bound"]) is ok
+    assert code == (0 if ok else 1) and ("crosscheck FAILED" in err) is not ok
+
+
+@pytest.mark.torch
+@pytest.mark.mxnet
+def test_crosscheck_noise_factor_0_judges_by_tol_alone(capsys, monkeypatch, tmp_path):
+    planted_mismatch_and_floor(monkeypatch, 1e-3)
+    path = tmp_path / "cc.json"
+    code, out, _ = run_cli(capsys, "crosscheck", "lenet5", "--frameworks", "torch,mxnet", "--noise-factor", "0",
+                           "--json", str(path))
+    [record] = json.loads(path.read_text())["records"]
+    assert code == 1 and (record["bound"], record["bound_source"]) == (1e-4, "tol") and not record["ok"]
+
+
+@pytest.mark.torch
+@pytest.mark.mxnet
+def test_crosscheck_without_a_floor_judges_by_tol_and_says_why(capsys, monkeypatch, tmp_path):
+    def no_float64(*args):
+        raise RuntimeError("no float64 here")
+
+    monkeypatch.setattr(crosscheck, "reference_float64", no_float64)
+    path = tmp_path / "cc.json"
+    code, out, _ = run_cli(capsys, "crosscheck", "lenet5", "--frameworks", "torch,mxnet", "--json", str(path))
+    [record] = json.loads(path.read_text())["records"]
+    assert code == 0 and record["ok"] and record["noise_floor"] is None
+    assert record["noise_floor_note"] == "noise floor not measured: RuntimeError: no float64 here"
+    assert (record["bound"], record["bound_source"]) == (1e-4, "tol")
+
+
+@pytest.mark.torch
+def test_crosscheck_records_a_failing_model_with_every_field_and_goes_on(capsys, plugin, tmp_path):
+    path = tmp_path / "cc.json"
+    code, out, _ = run_cli(capsys, "crosscheck", "lenet5_badsize", "lenet5", "--frameworks", "torch,mxnet",
+                           "--json", str(path))
+    bad, good = json.loads(path.read_text())["records"]
+    assert code == 1 and bad["model"] == "lenet5_badsize" and "32x32" in bad["error"] and not bad["ok"]
+    assert {"noise_floor", "bound", "bound_source", "bn_stats"} <= set(bad)
+    assert good["model"] == "lenet5" and good["ok"] and good["noise_floor"] > 0
+
+
+@pytest.mark.core
+def test_bound_is_the_larger_of_tol_and_k_floors():
+    assert crosscheck.bound_for(1e-4, 1e-5, 4) == (1e-4, "tol")
+    assert crosscheck.bound_for(1e-4, 1e-4, 4) == pytest.approx((4e-4, "k x floor"))
+    assert crosscheck.bound_for(1e-4, 1e-4, 0) == (1e-4, "tol")
+    assert crosscheck.bound_for(1e-4, None, 4) == (1e-4, "tol")
+
+
+@pytest.mark.torch
+def test_batchnorm_statistics_come_from_the_batches():
+    import torch
+
+    backend = zoo.backend("torch")
+    model = backend.randomize(zoo.create_model("resnet18", "torch", num_classes=4), seed=3)
+    model.train()
+    momentum = model.bn1.momentum
+    batches = [np.random.default_rng(seed).standard_normal((4, 3, 32, 32)).astype(np.float32) for seed in (1, 2)]
+    seen = []
+    hook = model.bn1.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().double()))
+    backend.calibrate_batchnorm(model, batches)
+    hook.remove()
+    per_batch_mean = [x.mean((0, 2, 3)) for x in seen]
+    per_batch_var = [x.var((0, 2, 3), unbiased=True) for x in seen]
+    torch.testing.assert_close(model.bn1.running_mean.double(), sum(per_batch_mean) / 2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.bn1.running_var.double(), sum(per_batch_var) / 2, rtol=1e-5, atol=1e-6)
+    assert model.training and model.bn1.momentum == momentum  # left as it came
+    with pytest.raises(ValueError, match="at least one batch"):
+        backend.calibrate_batchnorm(model, [])
 
 
 @pytest.mark.core
@@ -220,10 +323,6 @@ def test_bench_tiny_run_writes_results_report_and_plots(tmp_path):
     for record in records:
         assert record["framework_peak_gflops_per_sec"] == machine[record["framework"]]["peak_gflops_per_sec"]
     assert "clear_refs" in records[0]["memory_method"] and records[0]["memory_exact"]
-    # The steps' own memory leaves out what was resident once warmed up, so it is at most the cell's peak.
-    for record in records:
-        assert "after warm-up" in record["steps_memory_method"]
-        assert 0 <= record["steps_memory_mb"] <= record["peak_memory_mb"], record
     # Training cells get a worker of their own (exact peaks); a later inference cell shares one, and says so.
     assert all(r["memory_exact"] for r in records if r["mode"] == "train")
     assert not any(r["memory_exact"] for r in records if (r["mode"], r["batch_size"]) == ("infer", 2))

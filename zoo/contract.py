@@ -73,13 +73,6 @@ class BenchRunner(Protocol):
     def memory_peak(self) -> tuple[float | None, str]:
         """(peak MiB since memory_start, how it was measured)."""
 
-    def steps_memory_start(self) -> None:
-        """Start measuring the timed steps' own memory (called once warm-up is over)."""
-
-    def steps_memory(self) -> tuple[float | None, str]:
-        """(MiB the steps since steps_memory_start needed above what stayed resident, how it was measured;
-        None where this device cannot tell)."""
-
     def prepare(self, cell: dict) -> Prepared:
         """Build, put synthetic inputs on the device, compile; raise Skip where the cell cannot run here."""
 
@@ -178,9 +171,11 @@ def first_shape(output) -> tuple[int, ...] | None:
 
 
 # Only the reference framework (`zoo.REFERENCE_FRAMEWORK`) needs these: it randomises the weights
-# every cross-check starts from, counts the multiply-adds, and initialises the weights every framework
-# trains from:
+# every cross-check starts from (their BatchNorm statistics taken from batches), counts the multiply-adds,
+# and initialises the weights every framework trains from:
 #   randomize(model, seed=0) -> model: every parameter and buffer random, BatchNorm statistics included
+#   calibrate_batchnorm(model, batches) -> model: BatchNorm running statistics set to those of each layer's
+#       input over the NCHW numpy `batches`, every other layer in inference mode (as a trained network has them)
 #   count_macs(name, input_size, num_classes=None, in_channels=None, overrides=None) -> int: multiply-adds
 #       of convolutions and dense layers for one image (built with the family's knobs `overrides`),
 #       without computing
@@ -189,7 +184,7 @@ def first_shape(output) -> tuple[int, ...] | None:
 #   stage_profile(name, input_size, boundaries, num_classes=None, in_channels=None, overrides=None) -> dict:
 #       the same count split into the stages that end at canonical module paths `boundaries` (the spec's
 #       `config.outline()`), with each stage's parameters, output shape and receptive field
-REFERENCE_ONLY = ("randomize", "count_macs", "initial_weights", "stage_profile")
+REFERENCE_ONLY = ("randomize", "calibrate_batchnorm", "count_macs", "initial_weights", "stage_profile")
 
 REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT")
 

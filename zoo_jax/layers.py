@@ -6,8 +6,9 @@ PyTorch one and its module tree, hence its canonical weight names, is the same. 
 Flax's layouts (convolution kernels HWIO, dense kernels (in, out)); `canonical()` says how each
 converts to PyTorch's.
 
-PyTorch pads symmetrically: convolutions and pools here take explicit (before, after) padding, never
-XLA's "SAME", which pads the bottom/right first for stride 2.
+PyTorch pads symmetrically: convolutions and pools here take explicit (before, after) padding, not
+XLA's "SAME", which pads the bottom/right first for stride 2 (a convolution takes "same" only where a
+family's `padding` knob asks for TensorFlow's padding).
 """
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ class Identity(Layer):
 class Conv2d(Layer):
     """`nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias)`; kernel HWIO.
 
-    `padding` may also be ((top, bottom), (left, right)), for references that pad asymmetrically.
+    `padding` may also be ((top, bottom), (left, right)), for references that pad asymmetrically, or
+    "same": XLA's (TensorFlow's) "SAME", from each input's size, for the families that have it as a knob.
     Initialised as PyTorch's default (Kaiming-uniform with a = sqrt(5)); families re-initialise as
     their reference does.
     """
@@ -158,7 +160,7 @@ class Conv2d(Layer):
                              f"by groups {groups}")
         kh, kw = _two(kernel_size)
         self.stride, self.dilation, self.groups = _two(stride), _two(dilation), groups
-        self.padding = _pairs(padding)
+        self.padding = "SAME" if padding == "same" else _pairs(padding)
         fan_in = in_channels // groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
         self.kernel = nnx.Param(uniform(rngs, (kh, kw, in_channels // groups, out_channels), -bound, bound))

@@ -41,11 +41,12 @@ class ConvBNAct(Sequential):
     """Conv (no bias) + BatchNorm (+ activation): torchvision's Conv2dNormActivation, same child indices."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, dilation: int = 1, norm=BatchNorm2d, activation: str | None = "relu", *,
-                 rngs: nnx.Rngs) -> None:
-        padding = (kernel_size - 1) // 2 * dilation
+                 groups: int = 1, dilation: int = 1, norm=BatchNorm2d, activation: str | None = "relu",
+                 padding: str = "symmetric", *, rngs: nnx.Rngs) -> None:
+        # "same": XLA's own, TensorFlow's (zoo.specs.mobilenet.PADDINGS); symmetric: (k-1)//2 a side.
+        pad = "same" if padding == "same" else (kernel_size - 1) // 2 * dilation
         layers = [
-            Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation=dilation, groups=groups,
+            Conv2d(in_channels, out_channels, kernel_size, stride, pad, dilation=dilation, groups=groups,
                    bias=False, rngs=rngs),
             norm(out_channels),
         ]
@@ -80,16 +81,16 @@ class InvertedResidual(nnx.Module):
     """
 
     def __init__(self, plan: InvertedResidualPlan, norm, *, body: str = "block", flat_projection: bool = False,
-                 stochastic_depth: bool = False, rngs: nnx.Rngs) -> None:
+                 stochastic_depth: bool = False, padding: str = "symmetric", rngs: nnx.Rngs) -> None:
         self.use_res_connect = plan.use_residual
         self.out_channels = plan.out_channels
         layers = []
-        if plan.expanded != plan.in_channels:
+        if plan.expands:
             layers.append(ConvBNAct(plan.in_channels, plan.expanded, 1, norm=norm, activation=plan.activation,
                                     rngs=rngs))
         layers.append(ConvBNAct(plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride,
                                 groups=plan.expanded, dilation=plan.dilation, norm=norm,
-                                activation=plan.activation, rngs=rngs))
+                                activation=plan.activation, padding=padding, rngs=rngs))
         if plan.se_channels:
             layers.append(SqueezeExcitation(plan.expanded, plan.se_channels, plan.se_activation, plan.se_gate,
                                             rngs=rngs))
@@ -126,7 +127,8 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
             else:  # EfficientNet: uniform in +-1/sqrt(out_features)
                 bound = 1.0 / math.sqrt(shape[1])
                 m.kernel.value = uniform(rngs, shape, -bound, bound)
-            m.bias.value = jnp.zeros(m.bias.value.shape, jnp.float32)
+            if m.bias is not None:
+                m.bias.value = jnp.zeros(m.bias.value.shape, jnp.float32)
 
 
 class MobileNet(Network):
@@ -146,13 +148,13 @@ def _norm(config) -> partial:
 
 
 def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    norm = _norm(config)
+    norm, act, padding = _norm(config), config.activation, config.padding
     stem, blocks = config.plan()
-    features = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, rngs=rngs)]
+    features = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, activation=act, padding=padding, rngs=rngs)]
     for cin, cout, stride in blocks:
         features.append(Sequential(
-            ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, rngs=rngs),
-            ConvBNAct(cin, cout, 1, norm=norm, rngs=rngs),
+            ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, activation=act, padding=padding, rngs=rngs),
+            ConvBNAct(cin, cout, 1, norm=norm, activation=act, rngs=rngs),
         ))
     width = blocks[-1][1]
     return MobileNet(features, [Dropout(config.dropout, rngs=rngs), Linear(width, num_classes, rngs=rngs)])
@@ -161,18 +163,22 @@ def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int, 
 def mobilenet_v2(config: MobileNetV2Config, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
     norm = _norm(config)
     plans = config.plan()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6", rngs=rngs)]
-    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, rngs=rngs) for p in plans]
+    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6", padding=config.padding,
+                          rngs=rngs)]
+    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, padding=config.padding, rngs=rngs)
+                 for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, config.head(), 1, norm=norm, activation="relu6", rngs=rngs))
-    return MobileNet(features, [Dropout(config.dropout, rngs=rngs), Linear(config.head(), num_classes, rngs=rngs)])
+    return MobileNet(features, [Dropout(config.dropout, rngs=rngs),
+                                Linear(config.head(), num_classes, bias=config.classifier_bias, rngs=rngs)])
 
 
 def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
     norm = _norm(config)
     plans = config.plan()
     last_conv, hidden = config.head()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish", rngs=rngs)]
-    features += [InvertedResidual(p, norm, rngs=rngs) for p in plans]
+    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish",
+                          padding=config.padding, rngs=rngs)]
+    features += [InvertedResidual(p, norm, padding=config.padding, rngs=rngs) for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, last_conv, 1, norm=norm, activation="hardswish", rngs=rngs))
     return MobileNet(features, [
         Linear(last_conv, hidden, rngs=rngs), Hardswish(), Dropout(config.dropout, rngs=rngs),

@@ -2,8 +2,6 @@
 every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`, module for module `zoo_torch.senet`."""
 from __future__ import annotations
 
-from functools import partial
-
 from flax import nnx
 
 from zoo.specs.senet import SEResNetConfig
@@ -15,8 +13,7 @@ from .layers import AdaptiveAvgPool2d, Conv2d, ReLU, Sigmoid
 class SqueezeExcitation(nnx.Module):
     """Hu et al.'s SE module; the same layout and names as torchvision.ops.SqueezeExcitation."""
 
-    def __init__(self, channels: int, reduction: int, *, rngs: nnx.Rngs) -> None:
-        squeezed = channels // reduction
+    def __init__(self, channels: int, squeezed: int, *, rngs: nnx.Rngs) -> None:
         self.avgpool = AdaptiveAvgPool2d(1)
         self.fc1 = Conv2d(channels, squeezed, 1, rngs=rngs)
         self.relu = ReLU()
@@ -29,4 +26,5 @@ class SqueezeExcitation(nnx.Module):
 
 def build(config: SEResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
     return resnet.build(config, num_classes, in_channels, rngs=rngs,
-                        attention=partial(SqueezeExcitation, reduction=config.se_reduction))
+                        attention=lambda channels, *, rngs: SqueezeExcitation(
+                            channels, config.squeezed_channels(channels), rngs=rngs))

@@ -42,16 +42,59 @@ class Activation(nn.HybridBlock):
         return gate if kind == "hardsigmoid" else x * gate  # hardsigmoid / hardswish
 
 
+def _same_rows(F, x, axis: int, pad: int):
+    """Rows (axis 2) or columns (axis 3) of `x` padded as TensorFlow's "same" before a stride-2 window of
+    2 * pad + 1: `pad` before and after on an odd size, one fewer before on an even one.
+
+    Written without shapes, which a hybridized block does not see: pad `pad` before and `pad + 1` after,
+    then take `size + 2 * pad` rows from offset (size - 1) mod 2. The last row taken on an even size is
+    one no window reaches, so it pads `pad` after, as TensorFlow does.
+    """
+    widths = [0] * 8
+    widths[2 * axis], widths[2 * axis + 1] = pad, pad + 1
+    padded = F.pad(x, mode="constant", constant_value=0.0, pad_width=tuple(widths))
+    positions = F.contrib.arange_like(x, axis=axis)  # 0 .. size - 1
+    offset = F.slice_axis(positions, axis=0, begin=-1, end=None) % 2
+    rows = F.slice_axis(F.contrib.arange_like(padded, axis=axis), axis=0, begin=0, end=-1)  # size + 2 * pad
+    return F.take(padded, F.broadcast_add(rows, offset), axis=axis)
+
+
+class Conv2DSame(nn.Conv2D):
+    """A stride-2 `nn.Conv2D` with TensorFlow's "same" padding, from each input's size (hybridized too);
+    its parameters are nn.Conv2D's."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int = 1, **kwargs) -> None:
+        super().__init__(channels, kernel_size, strides=2, padding=0, dilation=dilation, **kwargs)
+        self._same_pad = (kernel_size - 1) * dilation // 2
+
+    def hybrid_forward(self, F, x, weight, bias=None):
+        x = _same_rows(F, _same_rows(F, x, 2, self._same_pad), 3, self._same_pad)
+        return super().hybrid_forward(F, x, weight, bias)
+
+
+def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *, groups: int = 1,
+           dilation: int = 1, padding: str = "symmetric") -> nn.Conv2D:
+    """A convolution without bias padded "symmetric"ally or as TensorFlow's "same" (zoo.specs.mobilenet.PADDINGS),
+    which differ only with a stride."""
+    if padding == "same" and stride > 1:
+        if stride != 2:
+            raise ValueError(f"'same' padding is built for strides 1 and 2, got {stride}")
+        return Conv2DSame(out_channels, kernel_size, dilation=dilation, groups=groups, use_bias=False,
+                          in_channels=in_channels)
+    return nn.Conv2D(out_channels, kernel_size, strides=stride, padding=(kernel_size - 1) // 2 * dilation,
+                     dilation=dilation, groups=groups, use_bias=False, in_channels=in_channels)
+
+
 class ConvBNAct(nn.HybridSequential):
     """torchvision's Conv2dNormActivation: 0 conv without bias, 1 BatchNorm, 2 activation (optional)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 dilation: int = 1, norm: dict | None = None, activation: str | None = "relu", **kwargs) -> None:
+                 dilation: int = 1, norm: dict | None = None, activation: str | None = "relu",
+                 padding: str = "symmetric", **kwargs) -> None:
         super().__init__(**kwargs)
-        padding = (kernel_size - 1) // 2 * dilation
         with self.name_scope():
-            self.add(nn.Conv2D(out_channels, kernel_size, strides=stride, padding=padding, dilation=dilation,
-                               groups=groups, use_bias=False, in_channels=in_channels))
+            self.add(conv2d(in_channels, out_channels, kernel_size, stride, groups=groups, dilation=dilation,
+                            padding=padding))
             self.add(batch_norm(out_channels, norm))
             if activation is not None:
                 self.add(Activation(activation))
@@ -83,17 +126,17 @@ class InvertedResidual(nn.HybridBlock):
     """Expand, depthwise, optional SE, linear projection, shortcut (see zoo_torch.mobilenet.InvertedResidual)."""
 
     def __init__(self, plan: InvertedResidualPlan, norm: dict, *, body: str = "block", flat_projection: bool = False,
-                 **kwargs) -> None:
+                 padding: str = "symmetric", **kwargs) -> None:
         super().__init__(**kwargs)
         self.use_res_connect = plan.use_residual
         self.drop_prob = plan.stochastic_depth
         self.body = body
         with self.name_scope():
             layers = nn.HybridSequential()
-            if plan.expanded != plan.in_channels:
+            if plan.expands:
                 layers.add(ConvBNAct(plan.in_channels, plan.expanded, 1, norm=norm, activation=plan.activation))
             layers.add(ConvBNAct(plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride, groups=plan.expanded,
-                                 dilation=plan.dilation, norm=norm, activation=plan.activation))
+                                 dilation=plan.dilation, norm=norm, activation=plan.activation, padding=padding))
             if plan.se_channels:
                 layers.add(SqueezeExcitation(plan.expanded, plan.se_channels, plan.se_activation, plan.se_gate))
             if flat_projection:
@@ -135,12 +178,13 @@ def _norm(config) -> dict:
 
 
 def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    norm = _norm(config)
+    norm, act, padding = _norm(config), config.activation, config.padding
     stem, blocks = config.plan()
-    features = [ConvBNAct(in_channels, stem, 3, 2, norm=norm)]
+    features = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, activation=act, padding=padding)]
     for cin, cout, stride in blocks:
         block = nn.HybridSequential()
-        block.add(ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm), ConvBNAct(cin, cout, 1, norm=norm))
+        block.add(ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, activation=act, padding=padding),
+                  ConvBNAct(cin, cout, 1, norm=norm, activation=act))
         features.append(block)
     width = blocks[-1][1]
     return MobileNet(features, [nn.Dropout(config.dropout), nn.Dense(num_classes, in_units=width)])
@@ -149,18 +193,19 @@ def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) 
 def mobilenet_v2(config: MobileNetV2Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
     norm = _norm(config)
     plans = config.plan()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6")]
-    features += [InvertedResidual(p, norm, body="conv", flat_projection=True) for p in plans]
+    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6", padding=config.padding)]
+    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, padding=config.padding) for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, config.head(), 1, norm=norm, activation="relu6"))
-    return MobileNet(features, [nn.Dropout(config.dropout), nn.Dense(num_classes, in_units=config.head())])
+    return MobileNet(features, [nn.Dropout(config.dropout),
+                                nn.Dense(num_classes, use_bias=config.classifier_bias, in_units=config.head())])
 
 
 def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
     norm = _norm(config)
     plans = config.plan()
     last_conv, hidden = config.head()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish")]
-    features += [InvertedResidual(p, norm) for p in plans]
+    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish", padding=config.padding)]
+    features += [InvertedResidual(p, norm, padding=config.padding) for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, last_conv, 1, norm=norm, activation="hardswish"))
     return MobileNet(features, [
         nn.Dense(hidden, in_units=last_conv), Activation("hardswish"), nn.Dropout(config.dropout),

@@ -2,8 +2,6 @@
 1x1 convolutions) on every residual branch."""
 from __future__ import annotations
 
-from functools import partial
-
 from mxnet.gluon import nn
 
 from zoo.specs.senet import SEResNetConfig
@@ -13,9 +11,8 @@ from .layers import global_avg_pool, relu, sigmoid
 
 
 class SqueezeExcitation(nn.HybridBlock):
-    def __init__(self, channels: int, reduction: int, **kwargs) -> None:
+    def __init__(self, channels: int, squeezed: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        squeezed = channels // reduction
         with self.name_scope():
             self.fc1 = nn.Conv2D(squeezed, 1, in_channels=channels)
             self.fc2 = nn.Conv2D(channels, 1, in_channels=squeezed)
@@ -28,4 +25,4 @@ class SqueezeExcitation(nn.HybridBlock):
 
 def build(config: SEResNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return resnet.build(config, num_classes, in_channels,
-                        attention=partial(SqueezeExcitation, reduction=config.se_reduction))
+                        attention=lambda channels: SqueezeExcitation(channels, config.squeezed_channels(channels)))

@@ -9,9 +9,10 @@ from .mobilenet import conv_bn_act, head, inverted_residual
 def build(inputs, config: EfficientNetConfig, num_classes: int):
     norm = {"eps": config.bn_eps, "momentum": config.bn_momentum}
     stages = config.plan()
-    x = conv_bn_act(inputs, config.stem(), 3, stride=2, name="features.0", norm=norm, act="silu")
+    x = conv_bn_act(inputs, config.stem(), 3, stride=2, name="features.0", norm=norm, act="silu",
+                    padding=config.padding)
     for s, stage in enumerate(stages, start=1):
         for b, plan in enumerate(stage):
-            x = inverted_residual(x, plan, name=f"features.{s}.{b}", norm=norm)
+            x = inverted_residual(x, plan, name=f"features.{s}.{b}", norm=norm, padding=config.padding)
     x = conv_bn_act(x, config.head(), 1, name=f"features.{len(stages) + 1}", norm=norm, act="silu")
     return head(x, [], num_classes, dropout=config.dropout)

@@ -54,8 +54,9 @@ def _pads_as_same(kernel_size, stride, padding, dilation: int) -> bool:
 
 def conv2d(x, filters: int, kernel_size, *, name: str, stride=1, padding=0, groups: int = 1,
            dilation: int = 1, use_bias: bool = True):
-    """`nn.Conv2d(in, filters, kernel_size, stride, padding, groups=groups, bias=use_bias)`."""
-    same = padding not in (0, (0, 0)) and _pads_as_same(kernel_size, stride, padding, dilation)
+    """`nn.Conv2d(in, filters, kernel_size, stride, padding, groups=groups, bias=use_bias)`; `padding="same"`
+    is TensorFlow's own (bottom/right first), for the families that have it as a knob."""
+    same = padding == "same" or (padding not in (0, (0, 0)) and _pads_as_same(kernel_size, stride, padding, dilation))
     if not same:
         x = pad(x, padding, name=f"{name}.pad")
     mode = "same" if same else "valid"

@@ -2,8 +2,6 @@
 convolutions) on every block's residual branch."""
 from __future__ import annotations
 
-from functools import partial
-
 from keras import layers
 
 from zoo.specs.senet import SEResNetConfig
@@ -12,10 +10,10 @@ from . import resnet
 from .layers import activation, conv2d
 
 
-def squeeze_excitation(x, *, reduction: int, name: str):
+def squeeze_excitation(x, *, squeezed: int, name: str):
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avgpool")(x)
-    s = conv2d(s, channels // reduction, 1, name=f"{name}.fc1")
+    s = conv2d(s, squeezed, 1, name=f"{name}.fc1")
     s = activation(s, "relu", name=f"{name}.relu")
     s = activation(conv2d(s, channels, 1, name=f"{name}.fc2"), "sigmoid", name=f"{name}.sigmoid")
     return layers.Multiply(name=f"{name}.scale")([x, s])
@@ -23,4 +21,5 @@ def squeeze_excitation(x, *, reduction: int, name: str):
 
 def build(inputs, config: SEResNetConfig, num_classes: int):
     return resnet.build(inputs, config, num_classes,
-                        attention=partial(squeeze_excitation, reduction=config.se_reduction))
+                        attention=lambda x, name: squeeze_excitation(
+                            x, squeezed=config.squeezed_channels(x.shape[-1]), name=name))

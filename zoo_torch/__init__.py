@@ -128,6 +128,42 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def calibrate_batchnorm(model: nn.Module, batches) -> nn.Module:
+    """Set every BatchNorm layer's running mean and variance to the statistics of its input over the
+    NCHW numpy `batches` (their plain average, as training to convergence leaves them), the rest of the
+    model untouched.
+
+    Random statistics leave each layer's output off its intended scale, which shrinks or blows up the
+    activations of deep networks; statistics taken from batches keep them where a trained network has
+    them, and with them the rounding a user meets.
+    """
+    check_model(model, nn.Module, FRAMEWORK)
+    batches = list(batches)
+    if not batches:
+        raise ValueError("calibrate_batchnorm needs at least one batch of images; got none")
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    inputs = [_inputs(model, batch) for batch in batches]  # all checked before any statistic changes
+    if not norms:
+        return model
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    # Only BatchNorm in training mode: dropout, stochastic depth and auxiliary heads stay as in inference.
+    model.eval()
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches
+            norm.train()
+        with torch.no_grad():
+            for x in inputs:
+                model(x)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.train(was_training)
+    return model
+
+
 
 def infer_output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output shape for an NCHW input shape, found with fake tensors (no arithmetic is done)."""
@@ -173,7 +209,7 @@ from .bench import bare_loop, reference_name, reference_variant  # noqa: E402
 from .summary import count_macs, layer_shapes, stage_profile, trainable_names  # noqa: E402
 from .training import initial_weights, make_trainer  # noqa: E402
 
-__all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "count_macs", "count_parameters",
-           "export_weights", "infer_output_shape", "initial_weights", "layer_shapes", "load_weights",
-           "loss_gradients", "make_trainer", "predict", "randomize", "reference_name", "reference_variant",
-           "release_memory", "stage_profile", "trainable_names", "version"]
+__all__ = ["FRAMEWORK", "LAYOUT", "bare_loop", "bench_runner", "build_model", "calibrate_batchnorm", "count_macs",
+           "count_parameters", "export_weights", "infer_output_shape", "initial_weights", "layer_shapes",
+           "load_weights", "loss_gradients", "make_trainer", "predict", "randomize", "reference_name",
+           "reference_variant", "release_memory", "stage_profile", "trainable_names", "version"]

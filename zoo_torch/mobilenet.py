@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from functools import partial
 
+import math
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from zoo.specs.mobilenet import (
     InvertedResidualPlan,
@@ -28,15 +31,43 @@ ACTIVATIONS = {
 }
 
 
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding of one dimension: (before, after), the odd one after."""
+    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2dSame(nn.Conv2d):
+    """`nn.Conv2d` with TensorFlow's "same" padding, computed from each input's size (timm's Conv2dSame);
+    its parameters and state_dict keys are nn.Conv2d's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
+        left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *, groups: int = 1,
+           dilation: int = 1, bias: bool = False, padding: str = "symmetric") -> nn.Conv2d:
+    """A convolution padded "symmetric"ally ((k-1)//2 a side) or as TensorFlow's "same" (zoo.specs.mobilenet.PADDINGS).
+
+    The two differ only with a stride: stride-1 convolutions keep nn.Conv2d's fixed padding either way.
+    """
+    if padding == "same" and stride > 1:
+        return Conv2dSame(in_channels, out_channels, kernel_size, stride, 0, dilation=dilation, groups=groups,
+                          bias=bias)
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2 * dilation,
+                     dilation=dilation, groups=groups, bias=bias)
+
+
 class ConvBNAct(nn.Sequential):
     """Conv (no bias) + BatchNorm (+ activation): torchvision's Conv2dNormActivation, same child indices."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, dilation: int = 1, norm=nn.BatchNorm2d, activation: str | None = "relu") -> None:
-        padding = (kernel_size - 1) // 2 * dilation
+                 groups: int = 1, dilation: int = 1, norm=nn.BatchNorm2d, activation: str | None = "relu",
+                 padding: str = "symmetric") -> None:
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation=dilation,
-                      groups=groups, bias=False),
+            conv2d(in_channels, out_channels, kernel_size, stride, groups=groups, dilation=dilation, padding=padding),
             norm(out_channels),
         ]
         if activation is not None:
@@ -86,15 +117,16 @@ class InvertedResidual(nn.Module):
     """
 
     def __init__(self, plan: InvertedResidualPlan, norm, *, body: str = "block", flat_projection: bool = False,
-                 stochastic_depth: bool = False) -> None:
+                 stochastic_depth: bool = False, padding: str = "symmetric") -> None:
         super().__init__()
         self.use_res_connect = plan.use_residual
         self.out_channels = plan.out_channels
         layers: list[nn.Module] = []
-        if plan.expanded != plan.in_channels:
+        if plan.expands:
             layers.append(ConvBNAct(plan.in_channels, plan.expanded, 1, norm=norm, activation=plan.activation))
         layers.append(ConvBNAct(plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride,
-                                groups=plan.expanded, dilation=plan.dilation, norm=norm, activation=plan.activation))
+                                groups=plan.expanded, dilation=plan.dilation, norm=norm, activation=plan.activation,
+                                padding=padding))
         if plan.se_channels:
             layers.append(SqueezeExcitation(plan.expanded, plan.se_channels, plan.se_activation, plan.se_gate))
         if flat_projection:
@@ -131,7 +163,8 @@ def init_weights(model: nn.Module, linear_init: str = "normal") -> None:
             else:  # EfficientNet: uniform in +-1/sqrt(out_features)
                 bound = 1.0 / m.out_features ** 0.5
                 nn.init.uniform_(m.weight, -bound, bound)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class MobileNet(nn.Module):
@@ -152,13 +185,13 @@ def _norm(config) -> partial:
 
 
 def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) -> nn.Module:
-    norm = _norm(config)
+    norm, act, padding = _norm(config), config.activation, config.padding
     stem, blocks = config.plan()
-    features: list[nn.Module] = [ConvBNAct(in_channels, stem, 3, 2, norm=norm)]
+    features: list[nn.Module] = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, activation=act, padding=padding)]
     for cin, cout, stride in blocks:
         features.append(nn.Sequential(
-            ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm),
-            ConvBNAct(cin, cout, 1, norm=norm),
+            ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, activation=act, padding=padding),
+            ConvBNAct(cin, cout, 1, norm=norm, activation=act),
         ))
     width = blocks[-1][1]
     return MobileNet(features, [nn.Dropout(config.dropout), nn.Linear(width, num_classes)])
@@ -167,18 +200,21 @@ def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) 
 def mobilenet_v2(config: MobileNetV2Config, num_classes: int, in_channels: int) -> nn.Module:
     norm = _norm(config)
     plans = config.plan()
-    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6")]
-    features += [InvertedResidual(p, norm, body="conv", flat_projection=True) for p in plans]
+    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6",
+                                           padding=config.padding)]
+    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, padding=config.padding) for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, config.head(), 1, norm=norm, activation="relu6"))
-    return MobileNet(features, [nn.Dropout(config.dropout), nn.Linear(config.head(), num_classes)])
+    return MobileNet(features, [nn.Dropout(config.dropout),
+                                nn.Linear(config.head(), num_classes, bias=config.classifier_bias)])
 
 
 def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) -> nn.Module:
     norm = _norm(config)
     plans = config.plan()
     last_conv, hidden = config.head()
-    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish")]
-    features += [InvertedResidual(p, norm) for p in plans]
+    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish",
+                                           padding=config.padding)]
+    features += [InvertedResidual(p, norm, padding=config.padding) for p in plans]
     features.append(ConvBNAct(plans[-1].out_channels, last_conv, 1, norm=norm, activation="hardswish"))
     return MobileNet(features, [
         nn.Linear(last_conv, hidden), nn.Hardswish(), nn.Dropout(config.dropout), nn.Linear(hidden, num_classes),

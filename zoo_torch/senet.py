@@ -2,8 +2,6 @@
 on every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`."""
 from __future__ import annotations
 
-from functools import partial
-
 from torch import nn
 
 from zoo.specs.senet import SEResNetConfig
@@ -14,9 +12,8 @@ from . import resnet
 class SqueezeExcitation(nn.Module):
     """Hu et al.'s SE module; the same layout and names as torchvision.ops.SqueezeExcitation."""
 
-    def __init__(self, channels: int, reduction: int) -> None:
+    def __init__(self, channels: int, squeezed: int) -> None:
         super().__init__()
-        squeezed = channels // reduction
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeezed, 1)
         self.relu = nn.ReLU(inplace=True)
@@ -29,4 +26,4 @@ class SqueezeExcitation(nn.Module):
 
 def build(config: SEResNetConfig, num_classes: int, in_channels: int) -> nn.Module:
     return resnet.build(config, num_classes, in_channels,
-                        attention=partial(SqueezeExcitation, reduction=config.se_reduction))
+                        attention=lambda channels: SqueezeExcitation(channels, config.squeezed_channels(channels)))

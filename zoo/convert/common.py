@@ -106,3 +106,34 @@ def conversion_differs(reference: str, zoo_model: str, differences: Iterable[str
     """The error for a reference model that is close to `zoo_model` but differs in ways no knob covers."""
     return ConversionError(f"{reference} has no counterpart in the zoo: unlike {zoo_model} (with any knobs), "
                            + "; ".join(differences))
+
+
+def registered_variant(family: str, fields: Mapping[str, Any], num_classes: int, in_channels: int
+                       ) -> tuple[str, dict[str, Any]]:
+    """The registered model of `family` that builds the network described by `fields` (config field ->
+    value, read from a reference model) with the fewest knobs, and those knobs: the fields where its spec's
+    config differs, and num_classes / in_channels where they are not the spec's."""
+    import zoo
+
+    best: tuple[str, dict[str, Any]] | None = None
+    for name in zoo.list_models():
+        spec = zoo.get_spec(name)
+        if spec.family != family:
+            continue
+        knobs = {key: value for key, value in fields.items() if getattr(spec.config, key) != value}
+        if best is None or len(knobs) < len(best[1]):
+            best = (name, knobs)
+    if best is None:
+        raise ConversionError(f"the zoo registers no model of family {family!r}")
+    name, knobs = best
+    spec = zoo.get_spec(name)
+    if num_classes != spec.num_classes:
+        knobs["num_classes"] = num_classes
+    if in_channels != spec.in_channels:
+        knobs["in_channels"] = in_channels
+    return name, knobs
+
+
+def torch_momentum(old_weight: float) -> float:
+    """A Keras/Gluon BatchNorm momentum (the weight of the old statistic) as PyTorch's (the new one's)."""
+    return round(1.0 - float(old_weight), 10)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ..arith import round_filters, round_repeats
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         register, torchvision_weights)
-from .mobilenet import InvertedResidualPlan, check_kernel, check_norm, check_stride, min_size_for, plan_windows
+from .mobilenet import (InvertedResidualPlan, check_kernel, check_norm, check_padding, check_stride, min_size_for,
+                        plan_windows)
 
 # Table 1 of the paper (B0): expansion, kernel, first stride, input channels, output channels, repeats.
 B0_STAGES = (
@@ -39,9 +40,13 @@ class EfficientNetConfig(FamilyConfig):
     stochastic_depth_prob: float = 0.2
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    # "symmetric" as torchvision and timm's efficientnet_*; "same" (TensorFlow's, from each input's size)
+    # as keras.applications.EfficientNet* and timm's tf_efficientnet_* ports (see zoo/specs/mobilenet.py).
+    padding: str = "symmetric"
 
     def validate(self) -> None:
         check_positive("width_mult", self.width_mult)
+        check_padding(self.padding)
         check_positive("depth_mult", self.depth_mult)
         check_positive("head_expansion", self.head_expansion, integer=True)
         check_positive("se_reduction", self.se_reduction, integer=True)

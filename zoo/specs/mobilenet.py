@@ -17,13 +17,19 @@ from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, che
 
 ACTIVATIONS = ("relu", "relu6", "hardswish", "silu")
 GATES = ("sigmoid", "hardsigmoid")
+# How convolutions pad (the `padding` knob of MobileNet V1/V2/V3 and EfficientNet). "symmetric": (k-1)//2
+# on every side, as PyTorch (torchvision, timm's own models, Gluon) pads. "same": TensorFlow's, computed
+# from each input's size: a stride-2 convolution on an even size pads (k-2)//2 at the top/left and the
+# rest at the bottom/right (keras.applications, timm's tf_* ports); on odd sizes, and for stride 1,
+# the two agree.
+PADDINGS = ("symmetric", "same")
 
 
 @dataclass(frozen=True)
 class InvertedResidualPlan:
     """One inverted-residual (MBConv) block, every number already resolved.
 
-    Layers: expand 1x1 (only if `expanded != in_channels`), depthwise `kernel`x`kernel`, optional SE
+    Layers: expand 1x1 (only if `expanded != in_channels` or `force_expand`), depthwise `kernel`x`kernel`, optional SE
     squeezing `expanded` to `se_channels`, linear 1x1 projection. The shortcut exists when the block
     keeps size and width (`stride == 1 and in_channels == out_channels`), as in torchvision.
     """
@@ -40,6 +46,12 @@ class InvertedResidualPlan:
     se_gate: str = "hardsigmoid"
     # Probability of dropping the residual branch of a sample in training (EfficientNet); 0 keeps it.
     stochastic_depth: float = 0.0
+    # Keep the 1x1 expansion conv even where it keeps the width (t=1), as Gluon's MobileNetV2 does.
+    force_expand: bool = False
+
+    @property
+    def expands(self) -> bool:
+        return self.force_expand or self.expanded != self.in_channels
 
     @property
     def use_residual(self) -> bool:
@@ -91,6 +103,10 @@ def stages_by_stride(strides: list[int], block, offset: int = 1) -> list[Stage]:
             for i, group in enumerate(groups, start=1)]
 
 
+def check_padding(padding: str) -> None:
+    check_choice("padding", padding, PADDINGS)
+
+
 def check_norm(eps: float, momentum: float) -> None:
     check_positive("bn_eps", eps)
     if not isinstance(momentum, (int, float)) or not 0.0 < momentum <= 1.0:
@@ -132,11 +148,19 @@ class MobileNetV1Config(FamilyConfig):
     dropout: float = 0.001
     bn_eps: float = 1e-3
     bn_momentum: float = 0.01
+    # "relu" as the paper, timm's mobilenetv1_* and Gluon's mobilenet<alpha>; keras.applications.MobileNet
+    # uses "relu6".
+    activation: str = "relu"
+    # "same" as keras.applications.MobileNet (which pads stride-2 convolutions bottom/right by one: its
+    # "same" wherever the map they see has an even size, as at 224x224); see PADDINGS.
+    padding: str = "symmetric"
 
     def validate(self) -> None:
         check_positive("width_mult", self.width_mult)
         check_positive("round_nearest", self.round_nearest, integer=True)
         check_positive("stem_channels", self.stem_channels, integer=True)
+        check_choice("activation", self.activation, ("relu", "relu6"))
+        check_padding(self.padding)
         if not self.blocks:
             raise ValueError("blocks must list at least one (channels, stride) pair, got none")
         for row in self.blocks:
@@ -190,14 +214,23 @@ class MobileNetV2Config(FamilyConfig):
     blocks: tuple[tuple[float, int, int, int], ...] = V2_BLOCKS  # t may be fractional (int(round(c * t)))
     last_channel: int = 1280
     width_mult: float = 1.0
+    # torchvision, timm and Keras round widths to multiples of 8; Gluon's mobilenetv2_<alpha> takes
+    # int(c * alpha), which round_nearest=1 gives for its alphas (1.0, 0.75, 0.5, 0.25).
     round_nearest: int = 8
     dropout: float = 0.2
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    # "same" as keras.applications.MobileNetV2 and timm's tf_mobilenetv2 ports; see PADDINGS.
+    padding: str = "symmetric"
+    # Gluon's model zoo keeps a 1x1 expansion conv (and its BatchNorm) in the t=1 first block...
+    always_expand: bool = False
+    # ...and classifies with a 1x1 conv without bias (False); torchvision, timm and Keras have a bias.
+    classifier_bias: bool = True
 
     def validate(self) -> None:
         check_positive("width_mult", self.width_mult)
         check_positive("round_nearest", self.round_nearest, integer=True)
+        check_padding(self.padding)
         check_positive("stem_channels", self.stem_channels, integer=True)
         check_positive("last_channel", self.last_channel, integer=True)
         if not self.blocks:
@@ -230,7 +263,7 @@ class MobileNetV2Config(FamilyConfig):
             for i in range(n):
                 plans.append(InvertedResidualPlan(
                     in_channels=channels, expanded=int(round(channels * t)), out_channels=out,
-                    kernel=3, stride=s if i == 0 else 1, activation="relu6",
+                    kernel=3, stride=s if i == 0 else 1, activation="relu6", force_expand=self.always_expand,
                 ))
                 channels = out
         return plans
@@ -302,12 +335,15 @@ class MobileNetV3Config(FamilyConfig):
     dilated: bool = False
     se_reduction: int = 4
     dropout: float = 0.2
-    # torchvision trains MobileNetV3 with TensorFlow's BatchNorm settings.
+    # torchvision trains MobileNetV3 with TensorFlow's BatchNorm settings (timm's mobilenetv3_* use 1e-5).
     bn_eps: float = 1e-3
     bn_momentum: float = 0.01
+    # "same" as keras.applications.MobileNetV3* and timm's tf_mobilenetv3_* ports; see PADDINGS.
+    padding: str = "symmetric"
 
     def validate(self) -> None:
         check_positive("width_mult", self.width_mult)
+        check_padding(self.padding)
         for name in ("stem_channels", "last_channel", "head_expansion", "se_reduction"):
             check_positive(name, getattr(self, name), integer=True)
         if not self.blocks:

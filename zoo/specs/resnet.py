@@ -3,6 +3,19 @@
 torchvision's ResNet is "v1.5": a bottleneck block downsamples in its 3x3 convolution, not in the
 first 1x1 as in the paper, and projection shortcuts (1x1 conv + BN) are used only where the shape
 changes (the paper's option B).
+
+Who builds which (the knobs that make the zoo build each reference, see zoo.convert.resnet):
+- torchvision, timm: the defaults.
+- keras.applications ResNet50/101/152: stride_in_1x1=True, conv_bias="all", bn_eps=1.001e-5,
+  bn_momentum=0.01 (Keras' 0.99).
+- Gluon model zoo resnet*_v1: stride_in_1x1=True for the bottleneck and conv_bias="bottleneck_1x1".
+- Gluon model zoo resnet*_v2: preactivation=True, input_norm=True (He et al., 2016, "Identity
+  Mappings in Deep Residual Networks", as MXNet's original ResNet symbol builds it).
+
+Canonical names of the pre-activation network (PyTorch state_dict keys): `input_bn` (the input's
+BatchNorm, running statistics only), the stem as usual (`conv1`, `bn1`), in each block `bnK` the
+BatchNorm + ReLU *before* `convK` (so `bn1` has the block's input channels) and `downsample.0` the
+bare 1x1 projection of the pre-activated input, and `final_bn` (BatchNorm + ReLU before the pool).
 """
 from __future__ import annotations
 
@@ -22,6 +35,10 @@ STEMS = {
     "imagenet": ((7, 2, 3), (3, 2, 1)),
     "cifar": ((3, 1, 1), None),
 }
+# conv_bias -> which convolutions carry a bias (BatchNorm follows each, so it only adds parameters):
+# "none": torchvision, timm; "all": keras.applications' ResNet v1, every convolution (stem, blocks,
+# projection shortcuts); "bottleneck_1x1": Gluon's BottleneckV1, the bottleneck's conv1 and conv3 only.
+CONV_BIAS = ("none", "all", "bottleneck_1x1")
 
 
 @dataclass(frozen=True)
@@ -46,9 +63,18 @@ class ResNetConfig(FamilyConfig):
     # bottleneck's first 1x1 convolution; torchvision's v1.5, the default, in its 3x3 (same parameters,
     # about 6% more multiply-adds for ResNet-50, and more accurate).
     stride_in_1x1: bool = False
+    # Which convolutions carry a bias (CONV_BIAS): "none" (torchvision), "all" (Keras), "bottleneck_1x1" (Gluon v1).
+    conv_bias: str = "none"
+    # ResNet v2 (He et al., 2016): BatchNorm + ReLU before each convolution of a block, the shortcut's
+    # projection a bare 1x1 convolution of the pre-activated input, the sum left as it is, and one
+    # BatchNorm + ReLU after the last stage. Gluon's resnet*_v2.
+    preactivation: bool = False
+    # A BatchNorm without scale and shift on the input image (Gluon's resnet*_v2, MXNet's "bn_data").
+    input_norm: bool = False
 
     def validate(self) -> None:
         check_choice("block", self.block, tuple(EXPANSION))
+        check_choice("conv_bias", self.conv_bias, CONV_BIAS)
         check_choice("stem", self.stem, tuple(STEMS))
         if not self.layers or len(self.layers) != len(self.widths):
             raise ValueError(
@@ -67,6 +93,13 @@ class ResNetConfig(FamilyConfig):
             )
         if self.stride_in_1x1 and self.block != "bottleneck":
             raise ValueError("stride_in_1x1 moves the stride within a bottleneck block; the basic block has none")
+        if self.conv_bias == "bottleneck_1x1" and self.block != "bottleneck":
+            raise ValueError('conv_bias="bottleneck_1x1" puts biases on a bottleneck\'s 1x1 convolutions; '
+                             'the basic block has none (use "none" or "all")')
+        if self.preactivation and self.zero_init_residual:
+            raise ValueError("zero_init_residual zeroes a residual branch's last BatchNorm; a pre-activation "
+                             "branch ends in a convolution and has none (preactivation=True needs "
+                             "zero_init_residual=False)")
         if self.block == "bottleneck":
             for planes in self.widths:
                 if self.bottleneck_width(planes) < 1:
@@ -85,6 +118,11 @@ class ResNetConfig(FamilyConfig):
     def bottleneck_width(self, planes: int) -> int:
         """Channels of a bottleneck block's 3x3 convolution (torchvision's rule, which gives ResNeXt)."""
         return int(planes * (self.width_per_group / 64.0)) * self.groups
+
+    def conv_biases(self) -> tuple[bool, bool, bool]:
+        """Whether (the stem and projection shortcuts, a block's 1x1 convolutions, its 3x3 ones) carry a bias."""
+        return {"none": (False, False, False), "all": (True, True, True),
+                "bottleneck_1x1": (False, True, False)}[self.conv_bias]
 
     def bottleneck_strides(self, stride: int) -> tuple[int, int]:
         """Strides of a bottleneck block's conv1 (1x1) and conv2 (3x3)."""
@@ -119,11 +157,15 @@ class ResNetConfig(FamilyConfig):
         conv, pool = self.stem_conv, self.stem_pool
         stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
         block = {"basic": "BasicBlock", "bottleneck": "Bottleneck"}[self.block]
+        if self.preactivation:
+            block = f"PreAct{block}"
+        if self.input_norm:
+            stem = f"input BN, {stem}"
         return (
             Stage("stem", "maxpool", block=stem, stride=conv[1] * (pool[1] if pool else 1)),
             *(Stage(f"layer{i}", f"layer{i}", blocks, block, stride)
               for i, (blocks, stride) in enumerate(zip(self.layers, self.stage_strides()), start=1)),
-            Stage("head", "", block="global avg pool, fc"),
+            Stage("head", "", block=("BN, ReLU, " if self.preactivation else "") + "global avg pool, fc"),
         )
 
 
@@ -145,21 +187,24 @@ def resnet_config(depth: int, **knobs) -> ResNetConfig:
     return ResNetConfig(block=block, layers=layers, **knobs)
 
 
-def bn_state(config: ResNetConfig, num_classes: int = 1000) -> int:
+def bn_state(config: ResNetConfig, num_classes: int = 1000, in_channels: int = 3) -> int:
     """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
-    total = config.stem_width
+    total = config.stem_width + (in_channels if config.input_norm else 0)
     inplanes = config.stem_width
     for planes, blocks, stride in zip(config.widths, config.layers, config.stage_strides()):
         out = planes * config.expansion
-        if config.block == "basic":
-            per_block = [planes, planes]
-        else:
-            width = config.bottleneck_width(planes)
-            per_block = [width, width, out]
-        total += blocks * sum(per_block)
-        if stride != 1 or inplanes != out:
-            total += out
+        width = planes if config.block == "basic" else config.bottleneck_width(planes)
+        for index in range(blocks):
+            block_in = inplanes if index == 0 else out
+            if config.preactivation:  # BNs before the convolutions, none on the shortcut
+                total += block_in + (width if config.block == "basic" else 2 * width)
+            else:
+                total += 2 * planes if config.block == "basic" else 2 * width + out
+                if index == 0 and (stride != 1 or inplanes != out):
+                    total += out
         inplanes = out
+    if config.preactivation:
+        total += inplanes
     return 2 * total
 
 

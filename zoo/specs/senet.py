@@ -7,8 +7,14 @@ sigmoid, and the branch is scaled channel-wise by the result. The fcs are 1x1 co
 torchvision's own `ops.SqueezeExcitation` and Cadene's `pretrainedmodels` SE-ResNets, so the
 squeezed vector stays an N x C x 1 x 1 map that broadcasts against the branch with no reshapes.
 
-Everything else is the ResNet family's: an `SEResNetConfig` is a `ResNetConfig` plus `se_reduction`,
-and every framework builds it through its ResNet builder.
+Everything else is the ResNet family's: an `SEResNetConfig` is a `ResNetConfig` plus `se_reduction`
+and `se_divisor`, and every framework builds it through its ResNet builder. Of the ResNet knobs,
+`conv_bias`, `stride_in_1x1` and `input_norm` apply as they are; `preactivation` is refused (no
+reference builds a pre-activation SE-ResNet of this layout).
+
+Who builds which: the defaults (squeezed channels C // 16) are Cadene's `pretrainedmodels`
+SE-ResNets; timm's `seresnet*` round the squeezed channels to a multiple of 8 (`se_divisor=8`), which
+changes only the 64-channel stage of seresnet18/34 (8 squeezed channels where C // 16 gives 4).
 """
 from __future__ import annotations
 
@@ -22,12 +28,19 @@ from .resnet import DEPTHS, TORCHVISION_PARAMS, ResNetConfig, bn_state
 @dataclass(frozen=True)
 class SEResNetConfig(ResNetConfig):
     se_reduction: int = 16
+    # 1: C // se_reduction squeezed channels (Cadene's). Otherwise C / se_reduction rounded to the
+    # nearest multiple of se_divisor, and at least se_divisor (timm's make_divisible, with 8).
+    se_divisor: int = 1
 
     def validate(self) -> None:
         super().validate()
         check_positive("se_reduction", self.se_reduction, integer=True)
+        check_positive("se_divisor", self.se_divisor, integer=True)
+        if self.preactivation:
+            raise ValueError("preactivation=True is a ResNet v2 knob; the zoo's SE-ResNet is built on v1 blocks "
+                             "only (SE-ResNets need preactivation=False)")
         narrowest = min(self.widths) * self.expansion
-        if narrowest // self.se_reduction < 1:
+        if self.se_channels(min(self.widths))[1] < 1:
             raise ValueError(
                 f"se_reduction {self.se_reduction} squeezes a {narrowest}-channel block to no channels; "
                 f"it must be at most {narrowest}"
@@ -36,7 +49,14 @@ class SEResNetConfig(ResNetConfig):
     def se_channels(self, planes: int) -> tuple[int, int]:
         """(channels the SE module scales, channels of its squeezed vector) in a stage of `planes`."""
         channels = planes * self.expansion
-        return channels, channels // self.se_reduction
+        return channels, self.squeezed_channels(channels)
+
+    def squeezed_channels(self, channels: int) -> int:
+        """Channels of the squeezed vector of an SE module on a `channels`-channel branch."""
+        if self.se_divisor == 1:
+            return channels // self.se_reduction
+        divisor = self.se_divisor
+        return max(divisor, int(channels / self.se_reduction + divisor / 2) // divisor * divisor)
 
     def outline(self) -> tuple[Stage, ...]:
         return tuple(dataclasses.replace(s, block=f"SE-{s.block}") if s.name.startswith("layer") else s
