@@ -2,6 +2,8 @@
 (PyTorch ones take zoo_torch.randomize), and the comparison of logits with a reference's."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import zoo
@@ -86,3 +88,24 @@ def zoo_logits(conversion, framework: str, batch: np.ndarray) -> np.ndarray:
     """The logits of the converted model built in `framework` (NCHW numpy in, through the contract)."""
     model = conversion.create(framework)
     return np.asarray(zoo.backend(framework).predict(model, batch))
+
+
+def compare_frameworks(conversion, theirs: np.ndarray, frameworks, what: str, batch: np.ndarray) -> dict[str, float]:
+    """`assert_logits_match` of the converted model in each of `frameworks`; the errors by framework."""
+    return {framework: assert_logits_match(zoo_logits(conversion, framework, batch), theirs, f"{what} in {framework}")
+            for framework in frameworks}
+
+
+@functools.lru_cache(maxsize=1)  # the tests of one reference run one after another (model-major): one build
+def timm_reference(name: str, size: int) -> tuple:
+    """(the conversion, the logits on `images(size=size)`) of timm's `name` with random weights."""
+    import timm
+    import torch
+
+    import zoo.convert
+    import zoo_torch
+
+    model = zoo_torch.randomize(timm.create_model(name, pretrained=False), seed=1).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images(size=size))).numpy()
+    return zoo.convert.from_timm(model), logits

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch  # before TensorFlow: importing it after TensorFlow's libraries can crash the process
+import timm
+import torch
 
 import zoo
 import zoo_torch
-from reference_checks import assert_logits_match, images, randomize_keras, zoo_logits
+from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_keras,
+                              timm_reference, zoo_logits)
 from zoo.convert import ConversionError
 
 pytestmark = [pytest.mark.reference, pytest.mark.torch, pytest.mark.tf, pytest.mark.mxnet, pytest.mark.jax]
@@ -24,10 +26,9 @@ def _batch(seed: int = 0) -> np.ndarray:
     return images(batch=2, size=SIZE, seed=seed)
 
 
-def _compare(conversion, theirs, frameworks, what) -> dict[str, float]:
-    return {framework: assert_logits_match(zoo_logits(conversion, framework, _batch()), theirs,
-                                           f"{what} in {framework}")
-            for framework in frameworks}
+
+def compare(conversion, theirs, frameworks, what):
+    return compare_frameworks(conversion, theirs, frameworks, what, _batch())
 
 
 # ------------------------------------------------------------------------------------------- timm
@@ -48,34 +49,17 @@ TIMM = {
 TIMM_ALL_FRAMEWORKS = ("efficientnet_b0", "tf_efficientnet_b0")
 
 
-@pytest.fixture(scope="module")
-def timm_reference():
-    timm = pytest.importorskip("timm")
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache.clear()
-            model = zoo_torch.randomize(timm.create_model(name, pretrained=False), seed=1).eval()
-            with torch.no_grad():
-                logits = model(torch.from_numpy(_batch())).numpy()
-            cache[name] = (zoo.convert.from_timm(model), logits)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", list(TIMM))
-def test_timm(timm_reference, name):
-    conversion, theirs = timm_reference(name)
+def test_timm(name):
+    conversion, theirs = timm_reference(name, SIZE)
     assert (conversion.name, dict(conversion.knobs)) == TIMM[name]
     frameworks = zoo.FRAMEWORKS if name in TIMM_ALL_FRAMEWORKS else ("torch",)
-    _compare(conversion, theirs, frameworks, f"timm {name}")
+    compare(conversion, theirs, frameworks, f"timm {name}")
 
 
 @pytest.mark.parametrize("name", ["tf_efficientnet_b0"])  # next to test_timm[tf_efficientnet_b0]: one build
-def test_timm_tf_port_needs_same_padding(timm_reference, name):
-    conversion, theirs = timm_reference(name)
+def test_timm_tf_port_needs_same_padding(name):
+    conversion, theirs = timm_reference(name, SIZE)
     symmetric = zoo.create_model(conversion.name, "torch", **{**conversion.knobs, "padding": "symmetric"})
     zoo_torch.load_weights(symmetric, conversion.weights)
     with pytest.raises(AssertionError, match="relative error"):
@@ -83,7 +67,6 @@ def test_timm_tf_port_needs_same_padding(timm_reference, name):
 
 
 def test_timm_user_build_keeps_its_classes_channels_and_training_knobs():
-    timm = pytest.importorskip("timm")
     model = timm.create_model("efficientnet_b0", pretrained=False, num_classes=10, in_chans=1, drop_rate=0.3,
                               drop_path_rate=0.1)
     model = zoo_torch.randomize(model, seed=2).eval()
@@ -104,13 +87,11 @@ def test_timm_user_build_keeps_its_classes_channels_and_training_knobs():
     ("efficientnet_b0", {"act_layer": "relu"}, "bn1 is followed by relu where the zoo has silu"),
 ])
 def test_timm_variant_the_zoo_does_not_build_is_refused(name, kwargs, message):
-    timm = pytest.importorskip("timm")
     with pytest.raises(ConversionError, match=message):
         zoo.convert.from_timm(timm.create_model(name, pretrained=False, **kwargs))
 
 
 def test_timm_own_scaling_becomes_width_and_depth_knobs():
-    pytest.importorskip("timm")
     from timm.models.efficientnet import _gen_efficientnet
 
     model = zoo_torch.randomize(_gen_efficientnet("efficientnet_b0", channel_multiplier=0.5, depth_multiplier=0.5,
@@ -124,7 +105,6 @@ def test_timm_own_scaling_becomes_width_and_depth_knobs():
 
 
 def test_timm_layout_no_scaling_makes_is_refused_with_it():
-    pytest.importorskip("timm")
     from timm.models.efficientnet import _gen_efficientnet
 
     # fix_stem keeps 32 stem channels while the stages narrow: no width multiplier gives both.
@@ -134,7 +114,6 @@ def test_timm_layout_no_scaling_makes_is_refused_with_it():
 
 
 def test_other_timm_families_are_left_to_their_converters():
-    timm = pytest.importorskip("timm")
     from zoo.convert.efficientnet import from_timm_efficientnet
 
     # timm builds MobileNetV2 with its EfficientNet class: not this family.
@@ -160,7 +139,6 @@ def _keras_application(name):
 
 @pytest.fixture(scope="module")
 def keras_reference():
-    pytest.importorskip("tensorflow")
     cache = {}
 
     def get(name):
@@ -181,7 +159,7 @@ def test_keras(keras_reference, name):
     conversion, theirs, _ = keras_reference(name)
     assert (conversion.name, dict(conversion.knobs)) == KERAS[name]
     frameworks = zoo.FRAMEWORKS if name in KERAS_ALL_FRAMEWORKS else ("tf", "torch")
-    _compare(conversion, theirs, frameworks, f"keras.applications.{name}")
+    compare(conversion, theirs, frameworks, f"keras.applications.{name}")
 
 
 def test_keras_without_its_top_is_refused(keras_reference):

@@ -5,18 +5,16 @@ Also the knobs those variants need (padding, activation, Gluon's t=1 expansion a
 on their own: parameter counts and outputs agree across frameworks, MXNet's "same" padding hybridized."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import timm
 import torch
-
-try:  # before TensorFlow: timm imports torchvision's ops and torch's compiler, which crash after TensorFlow's libraries
-    import timm
-except ImportError:
-    timm = None
 
 import zoo
 import zoo_torch
-from reference_checks import assert_logits_match, images, randomize_gluon, randomize_keras, zoo_logits
+from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_gluon,
+                              randomize_keras, timm_reference, zoo_logits)
 from zoo.convert import ConversionError
 
 pytestmark = [pytest.mark.reference, pytest.mark.torch, pytest.mark.tf, pytest.mark.mxnet, pytest.mark.jax]
@@ -28,12 +26,9 @@ def _batch(seed: int = 0) -> np.ndarray:
     return images(batch=2, size=SIZE, seed=seed)
 
 
-def _compare(conversion, theirs, frameworks, what):
-    errors = {}
-    for framework in frameworks:
-        errors[framework] = assert_logits_match(zoo_logits(conversion, framework, _batch()), theirs,
-                                                f"{what} in {framework}")
-    return errors
+
+def compare(conversion, theirs, frameworks, what):
+    return compare_frameworks(conversion, theirs, frameworks, what, _batch())
 
 
 # ------------------------------------------------------------------------------------------- timm
@@ -52,30 +47,12 @@ TIMM = {
 TIMM_ALL_FRAMEWORKS = ("mobilenetv1_100", "tf_mobilenetv3_small_100")
 
 
-@pytest.fixture(scope="module")
-def timm_reference():
-    if timm is None:
-        pytest.skip("timm is not installed")
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache.clear()
-            model = zoo_torch.randomize(timm.create_model(name, pretrained=False), seed=1).eval()
-            with torch.no_grad():
-                logits = model(torch.from_numpy(_batch())).numpy()
-            cache[name] = (zoo.convert.from_timm(model), logits)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", list(TIMM))
-def test_timm(timm_reference, name):
-    conversion, theirs = timm_reference(name)
+def test_timm(name):
+    conversion, theirs = timm_reference(name, SIZE)
     assert (conversion.name, dict(conversion.knobs)) == TIMM[name]
     frameworks = zoo.FRAMEWORKS if name in TIMM_ALL_FRAMEWORKS else ("torch",)
-    _compare(conversion, theirs, frameworks, f"timm {name}")
+    compare(conversion, theirs, frameworks, f"timm {name}")
 
 
 @pytest.mark.parametrize("name,kwargs,message", [
@@ -85,8 +62,6 @@ def test_timm(timm_reference, name):
     ("mobilenetv2_050", {"act_layer": "relu"}, "activates with relu; the zoo's mobilenet_v2 with relu6"),
 ], ids=["depth", "activation"])
 def test_timm_variant_without_counterpart(name, kwargs, message):
-    if timm is None:
-        pytest.skip("timm is not installed")
     with pytest.raises(ConversionError, match=message):
         zoo.convert.from_timm(timm.create_model(name, pretrained=False, **kwargs))
 
@@ -106,7 +81,6 @@ KERAS_ALL_FRAMEWORKS = (("MobileNet", 0.25), ("MobileNetV2", 0.5), ("MobileNetV3
 
 
 def _keras_application(application, alpha, **kwargs):
-    keras = pytest.importorskip("keras")
     if application.startswith("MobileNetV3"):
         kwargs.setdefault("include_preprocessing", False)
     kwargs.setdefault("input_shape", (SIZE, SIZE, 3))
@@ -133,7 +107,7 @@ def test_keras(keras_reference, key):
     conversion, theirs = keras_reference(key)
     assert (conversion.name, dict(conversion.knobs)) == KERAS[key]
     frameworks = zoo.FRAMEWORKS if key in KERAS_ALL_FRAMEWORKS else ("tf", "torch")
-    _compare(conversion, theirs, frameworks, f"keras.applications.{key[0]}(alpha={key[1]})")
+    compare(conversion, theirs, frameworks, f"keras.applications.{key[0]}(alpha={key[1]})")
 
 
 def test_keras_mobilenet_on_odd_maps_is_refused():
@@ -168,7 +142,6 @@ GLUON_ALL_FRAMEWORKS = ("mobilenet0.25", "mobilenetv2_0.25")
 
 @pytest.fixture(scope="module")
 def gluon_reference():
-    pytest.importorskip("mxnet")
     import zoo_mxnet  # noqa: F401  (numpy.bool shim before mxnet)
     import mxnet as mx
     from mxnet.gluon.model_zoo import vision
@@ -193,7 +166,7 @@ def test_gluon(gluon_reference, name):
     conversion, theirs = gluon_reference(name)
     assert (conversion.name, dict(conversion.knobs)) == GLUON[name]
     frameworks = zoo.FRAMEWORKS if name in GLUON_ALL_FRAMEWORKS else ("mxnet", "torch")
-    _compare(conversion, theirs, frameworks, f"Gluon {name}")
+    compare(conversion, theirs, frameworks, f"Gluon {name}")
 
 
 # ------------------------------------------------------------------------------------------- knobs

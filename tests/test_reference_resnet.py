@@ -8,13 +8,16 @@ need (conv_bias, preactivation, input_norm, se_divisor) on their own: parameter 
 references' and across frameworks, outputs across frameworks, validation."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-import torch  # before TensorFlow: importing it after TensorFlow's libraries can crash the process
+import timm
+import torch
 
 import zoo
 import zoo_torch
-from reference_checks import assert_logits_match, images, randomize_gluon, randomize_keras, zoo_logits
+from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_gluon,
+                              randomize_keras, zoo_logits)
 from variant_checks import compare_with_torch, counts
 from zoo.convert import ConversionError
 
@@ -28,9 +31,9 @@ BATCH = images(batch=2, size=SIZE)
 ALSO_IN_TORCH = {"ResNet50", "resnet18_v1", "resnet50_v1", "resnet18_v2", "resnet50_v2"}
 
 
-def _compare(conversion, theirs, frameworks, what) -> dict[str, float]:
-    return {framework: assert_logits_match(zoo_logits(conversion, framework, BATCH), theirs, f"{what} in {framework}")
-            for framework in frameworks}
+
+def compare(conversion, theirs, frameworks, what):
+    return compare_frameworks(conversion, theirs, frameworks, what, BATCH)
 
 
 # ------------------------------------------------------------------------------------------- timm
@@ -57,11 +60,10 @@ def _timm_logits(model) -> np.ndarray:
 
 @pytest.mark.parametrize("name", TIMM)
 def test_timm(name):
-    timm = pytest.importorskip("timm")
     model = zoo_torch.randomize(timm.create_model(name, pretrained=False), seed=1).eval()
     conversion = zoo.convert.from_timm(model)
     assert (conversion.name, dict(conversion.knobs)) == TIMM[name]
-    _compare(conversion, _timm_logits(model), ("torch",), f"timm {name}")
+    compare(conversion, _timm_logits(model), ("torch",), f"timm {name}")
 
 
 @pytest.mark.parametrize("block, attention, knobs", [
@@ -71,7 +73,6 @@ def test_timm(name):
 ])
 def test_timm_variants_in_every_framework(block, attention, knobs):
     """timm's ResNet class with one block per stage and 10 classes, in all four frameworks."""
-    pytest.importorskip("timm")
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
     kind = {"BasicBlock": BasicBlock, "Bottleneck": Bottleneck}[block]
@@ -81,11 +82,10 @@ def test_timm_variants_in_every_framework(block, attention, knobs):
     expected = {**knobs, "layers": (1, 1, 1, 1), "num_classes": 10}
     assert dict(conversion.knobs) == expected
     assert conversion.name == ("se_" if attention else "") + ("resnet18" if block == "BasicBlock" else "resnet50")
-    _compare(conversion, _timm_logits(model), zoo.FRAMEWORKS, f"timm ResNet({block}, attn={attention})")
+    compare(conversion, _timm_logits(model), zoo.FRAMEWORKS, f"timm ResNet({block}, attn={attention})")
 
 
 def test_timm_variants_the_zoo_cannot_build():
-    pytest.importorskip("timm")
     from timm.models.resnet import Bottleneck, ResNet
 
     # resnet50d: a deep stem and average-pooled shortcuts
@@ -108,19 +108,17 @@ KERAS_KNOBS = {"stride_in_1x1": True, "conv_bias": "all", "bn_eps": 1.001e-5, "b
 @pytest.mark.parametrize("name, zoo_name", [("ResNet50", "resnet50"), ("ResNet101", "resnet101"),
                                             ("ResNet152", "resnet152")])
 def test_keras(name, zoo_name):
-    keras = pytest.importorskip("keras")
     # Keras ends in a softmax by default; the zoo's models (and this comparison) give the logits
     model = randomize_keras(getattr(keras.applications, name)(weights=None, input_shape=(SIZE, SIZE, 3),
                                                               classifier_activation=None))
     conversion = zoo.convert.from_keras(model)
     assert (conversion.name, dict(conversion.knobs)) == (zoo_name, KERAS_KNOBS)
     theirs = np.asarray(model(BATCH.transpose(0, 2, 3, 1), training=False))
-    _compare(conversion, theirs, ("tf", "torch") if name in ALSO_IN_TORCH else ("tf",), f"keras {name}")
+    compare(conversion, theirs, ("tf", "torch") if name in ALSO_IN_TORCH else ("tf",), f"keras {name}")
 
 
 def test_keras_variant_in_every_framework():
     """keras.applications' ResNet builder with one bottleneck per stage and 10 classes."""
-    pytest.importorskip("keras")
     from keras.src.applications import resnet
 
     def stack_fn(x):
@@ -133,11 +131,10 @@ def test_keras_variant_in_every_framework():
     conversion = zoo.convert.from_keras(model)
     assert dict(conversion.knobs) == {**KERAS_KNOBS, "layers": (1, 1, 1, 1), "num_classes": 10}
     theirs = np.asarray(model(BATCH.transpose(0, 2, 3, 1), training=False))
-    _compare(conversion, theirs, zoo.FRAMEWORKS, "keras ResNet, one block per stage")
+    compare(conversion, theirs, zoo.FRAMEWORKS, "keras ResNet, one block per stage")
 
 
 def test_keras_resnet_v2_is_refused():
-    keras = pytest.importorskip("keras")
     with pytest.raises(ConversionError, match="ResNet v2, which the zoo does not build.*last block"):
         zoo.convert.from_keras(keras.applications.ResNet50V2(weights=None, input_shape=(SIZE, SIZE, 3)))
     with pytest.raises(ConversionError, match="include_top=False"):
@@ -179,13 +176,12 @@ def _gluon_logits(net) -> np.ndarray:
 
 @pytest.mark.parametrize("name", GLUON)
 def test_gluon(name):
-    pytest.importorskip("zoo_mxnet")
     from mxnet.gluon.model_zoo import vision
 
     net = _gluon_ready(vision.get_model(name))
     conversion = zoo.convert.from_gluon(net)
     assert (conversion.name, dict(conversion.knobs)) == GLUON[name]
-    _compare(conversion, _gluon_logits(net), ("mxnet", "torch") if name in ALSO_IN_TORCH else ("mxnet",),
+    compare(conversion, _gluon_logits(net), ("mxnet", "torch") if name in ALSO_IN_TORCH else ("mxnet",),
              f"gluon {name}")
 
 
@@ -196,7 +192,6 @@ def test_gluon(name):
 ])
 def test_gluon_variants_in_every_framework(version, block, knobs):
     """Gluon's ResNetV1 / ResNetV2 with one block per stage and 10 classes, in all four frameworks."""
-    pytest.importorskip("zoo_mxnet")
     from mxnet.gluon.model_zoo import vision
 
     channels = [64, 64, 128, 256, 512] if block.startswith("Basic") else [64, 256, 512, 1024, 2048]
@@ -204,11 +199,10 @@ def test_gluon_variants_in_every_framework(version, block, knobs):
     net = _gluon_ready(net, seed=4)
     conversion = zoo.convert.from_gluon(net)
     assert dict(conversion.knobs) == {**knobs, "layers": (1, 1, 1, 1), "num_classes": 10}
-    _compare(conversion, _gluon_logits(net), zoo.FRAMEWORKS, f"gluon ResNetV{version}({block})")
+    compare(conversion, _gluon_logits(net), zoo.FRAMEWORKS, f"gluon ResNetV{version}({block})")
 
 
 def test_gluon_thumbnail_is_refused():
-    pytest.importorskip("zoo_mxnet")
     from mxnet.gluon.model_zoo import vision
 
     net = vision.get_resnet(1, 18, thumbnail=True)

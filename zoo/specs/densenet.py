@@ -40,6 +40,8 @@ class DenseNetConfig(FamilyConfig):
     stem: str = "imagenet"
     # torchvision's convolutions have no bias (a BatchNorm follows or precedes each); d2l's have one.
     conv_bias: bool = False
+    # torchvision, timm and Gluon: 1e-5 and 0.1 (PyTorch's convention, the weight of the new statistic);
+    # keras.applications: 1.001e-5 and Keras' 0.99, PyTorch's 0.01 (zoo.convert.densenet reads them).
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     # Recompute the concat + BN + ReLU + 1x1 conv of each dense layer in the backward pass instead of

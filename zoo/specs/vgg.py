@@ -27,9 +27,13 @@ class VGGConfig(FamilyConfig):
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     # Adaptive average pool to pool_size x pool_size before the dense head (7x7 at 224x224: an identity).
+    # keras.applications' and Gluon's heads flatten the map of the size they were built for: pool_size is
+    # its side (7 for 224x224, 2 for 64x64), so the pool stays an identity for them.
     pool_size: int = 7
-    # Each hidden layer is Linear, ReLU, Dropout; a last Linear gives the classes.
+    # Each hidden layer is Linear, ReLU, Dropout; a last Linear gives the classes. timm's mlp_ratio
+    # narrows the first (hidden=(4096 * mlp_ratio, 4096)).
     hidden: tuple[int, ...] = (4096, 4096)
+    # torchvision and Gluon: 0.5; keras.applications has no dropout and timm's default drop_rate is 0.
     dropout: float = 0.5
 
     def validate(self) -> None:
