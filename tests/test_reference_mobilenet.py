@@ -9,12 +9,10 @@ import keras
 import numpy as np
 import pytest
 import timm
-import torch
 
 import zoo
-import zoo_torch
-from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_gluon,
-                              randomize_keras, timm_reference, zoo_logits)
+from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_gluon, randomize_keras,
+                              timm_reference)
 from zoo.convert import ConversionError
 
 pytestmark = [pytest.mark.reference, pytest.mark.torch, pytest.mark.tf, pytest.mark.mxnet, pytest.mark.jax]

@@ -16,8 +16,7 @@ import torch
 
 import zoo
 import zoo_torch
-from reference_checks import (assert_logits_match, compare_frameworks, images, randomize_gluon,
-                              randomize_keras, zoo_logits)
+from reference_checks import compare_frameworks, images, randomize_gluon, randomize_keras
 from variant_checks import compare_with_torch, counts
 from zoo.convert import ConversionError
 

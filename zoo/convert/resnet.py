@@ -19,7 +19,7 @@ import zoo
 
 from . import Conversion, ConversionError, converter
 from .common import (batch_norm, class_name, conv_from_hwio, dense_from_keras, describe, first_bn_eps,
-                     is_instance_of, module_of, torch_state)
+                     is_instance_of, module_of, torch_momentum, torch_state)
 from ..specs.resnet import CONV_BIAS, STEMS, ResNetConfig
 
 BLOCK_OF = {"BasicBlock": "basic", "Bottleneck": "bottleneck"}
@@ -37,11 +37,6 @@ def _conv_bias(outer: bool, one_by_one: bool | None, three_by_three: bool, refer
         f"{reference} has biases on its stem and shortcut convolutions: {outer}, on its blocks' 1x1 "
         f"convolutions: {one_by_one}, on their 3x3 ones: {three_by_three}; the zoo builds biases on none, all, "
         f"or a bottleneck's 1x1 convolutions only (conv_bias={', '.join(CONV_BIAS)})")
-
-
-def _momentum(value: float) -> float:
-    """PyTorch's momentum from Keras' or Gluon's (the weight of the old statistic), without 1 - 0.9's noise."""
-    return round(1.0 - float(value), 10)
 
 
 def _conversion(family: str, detected: dict, *, num_classes: int, in_channels: int, weights: dict,
@@ -252,7 +247,7 @@ def from_keras_resnet(model):
         raise ConversionError(f"{reference}: some convolutions of one kind carry biases and others not")
     bns = [layer for layer in model.layers if class_name(layer) == "BatchNormalization"]
     eps = {float(layer.epsilon) for layer in bns}
-    momentum = {_momentum(layer.momentum) for layer in bns}
+    momentum = {torch_momentum(layer.momentum) for layer in bns}
     if len(eps) != 1 or len(momentum) != 1:
         raise ConversionError(f"{reference}: BatchNorm epsilons {sorted(eps)} and momenta {sorted(momentum)}; "
                               f"the zoo builds one of each per model")
@@ -366,7 +361,7 @@ def from_gluon_resnet(net):
     bn_blocks = [child for stage in stages for b in _children(stage) for child in _walk(b)
                  if class_name(child) == "BatchNorm"] + [stem_bn]
     eps = {float(b._kwargs["eps"]) for b in bn_blocks}
-    momentum = {_momentum(b._kwargs["momentum"]) for b in bn_blocks}
+    momentum = {torch_momentum(b._kwargs["momentum"]) for b in bn_blocks}
     if len(eps) != 1 or len(momentum) != 1:
         raise ConversionError(f"{reference}: BatchNorm epsilons {sorted(eps)} and momenta {sorted(momentum)}; the "
                               f"zoo builds one of each per model")
