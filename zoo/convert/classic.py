@@ -23,29 +23,18 @@ import math
 
 import numpy as np
 
-from . import Conversion, ConversionError, converter
-from .common import (batch_norm, class_name, conv_from_hwio, dense_from_keras, is_instance_of,
+from . import Conversion, converter
+from .common import (LayerReading, batch_norm, class_name, conv_from_hwio, dense_from_keras, is_instance_of,
                      registered_variant, torch_momentum)
 from ..specs.vgg import M
 
 
-class Reading:
-    """What a walk over a reference model's layers found: the config fields and the canonical weights."""
+class Reading(LayerReading):
+    """What a walk over a reference AlexNet's or VGG's layers found."""
 
     def __init__(self, reference: str) -> None:
-        self.reference = reference
-        self.weights: dict[str, np.ndarray] = {}
-        self.bn_eps: set[float] = set()
-        self.bn_momentum: set[float] = set()
+        super().__init__(reference)
         self.dropout: set[float] = set()
-
-    def fail(self, what: str) -> ConversionError:
-        return ConversionError(f"{self.reference}: {what}")
-
-    def one(self, values: set[float], what: str, default: float) -> float:
-        if len(values) > 1:
-            raise self.fail(f"the zoo builds one {what} per model; it has {sorted(values)}")
-        return values.pop() if values else default
 
 
 def _pool_size(reading: Reading, in_units: int, channels: int) -> int:

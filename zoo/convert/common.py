@@ -137,3 +137,27 @@ def registered_variant(family: str, fields: Mapping[str, Any], num_classes: int,
 def torch_momentum(old_weight: float) -> float:
     """A Keras/Gluon BatchNorm momentum (the weight of the old statistic) as PyTorch's (the new one's)."""
     return round(1.0 - float(old_weight), 10)
+
+
+class LayerReading:
+    """What a walk over a reference model's layers found: the canonical weights, and config fields as the
+    set of values each layer showed, which must agree (`one`)."""
+
+    kind = "model"  # what the zoo builds one value of each field for, in error messages
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        self.weights: dict[str, np.ndarray] = {}
+        self.bn_eps: set[float] = set()
+        self.bn_momentum: set[float] = set()
+
+    def fail(self, what: str) -> ConversionError:
+        return ConversionError(f"{self.reference}: {what}")
+
+    def one(self, values: set, what: str, default=None):
+        """The one value of a field the layers showed; `default` where none showed it (None: an error)."""
+        if len(values) > 1:
+            raise self.fail(f"the zoo builds one {what} per {self.kind}; it has {sorted(values)}")
+        if not values and default is None:
+            raise self.fail(f"it has no {what}")
+        return next(iter(values)) if values else default

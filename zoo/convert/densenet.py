@@ -19,22 +19,21 @@ import math
 
 import numpy as np
 
-from . import Conversion, ConversionError, converter
-from .common import (batch_norm, class_name, conv_from_hwio, dense_from_keras, is_instance_of, registered_variant,
-                     torch_momentum, torch_state)
+from . import Conversion, converter
+from .common import (LayerReading, batch_norm, class_name, conv_from_hwio, dense_from_keras, is_instance_of,
+                     registered_variant, torch_momentum, torch_state)
 
 STEM_CONV = (7, 2, 3)  # kernel, stride, padding of the zoo's ImageNet stem convolution
 STEM_POOL = (3, 2, 1)
 
 
-class Reading:
+class Reading(LayerReading):
     """Config fields and canonical weights found in a reference DenseNet."""
 
+    kind = "DenseNet"
+
     def __init__(self, reference: str) -> None:
-        self.reference = reference
-        self.weights: dict[str, np.ndarray] = {}
-        self.bn_eps: set[float] = set()
-        self.bn_momentum: set[float] = set()
+        super().__init__(reference)
         self.blocks: list[int] = []
         self.growth: set[int] = set()
         self.bottleneck: set[int] = set()
@@ -43,16 +42,6 @@ class Reading:
         self.num_init_features: int | None = None
         self.in_channels: int | None = None
         self.num_classes: int | None = None
-
-    def fail(self, what: str) -> ConversionError:
-        return ConversionError(f"{self.reference}: {what}")
-
-    def one(self, values: set, what: str, default=None):
-        if len(values) > 1:
-            raise self.fail(f"the zoo builds one {what} per DenseNet; it has {sorted(values)}")
-        if not values and default is None:
-            raise self.fail(f"it has no {what}")
-        return next(iter(values)) if values else default
 
     def norm(self, name: str, arrays, eps: float, momentum: float) -> None:
         self.weights.update(batch_norm(name, *arrays))
