@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def ensure_environment() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("installing the project and its dependencies (first run only)", flush=True)
     subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    # Wheels whose metadata would pull NumPy back below 2 (MXNet 1.9.1), installed on their own.
+    no_deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["zoo"]["no-deps"]
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--no-deps", *no_deps], check=True)
     subprocess.run([str(PYTHON), "-m", "pip", "uninstall", "--quiet", "--yes", *UNWANTED], check=True)
     STAMP.write_text(digest)
 

@@ -45,7 +45,7 @@ from .common import (UsageError, add_batch_size_option, add_frameworks_option, a
                      add_models_arguments, add_out_option, add_overwrite_option, add_set_option, can_build, check_knobs, fmt_num,
                      input_size_for, knob_label, knob_variants, positive_float, positive_int, resolve_frameworks,
                      selected_models, split_list, writable_dir, write_csv, write_json)
-from zoo.benchtools import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S
+from zoo.benchtools import PEAK_MAX_REPEAT, PEAK_MIN_REPEAT, PEAK_MIN_S, datasheet_peak
 
 from .progress import Progress
 from .worker import GPU_WARMUP_CHUNK_S, GPU_WARMUP_MAX_S, GPU_WARMUP_S, GPU_WARMUP_SETTLE, PARENT_ENV
@@ -58,7 +58,7 @@ CSV_COLUMNS = (
     "model", "knobs", "framework", "implementation", "mode", "batch_size", "input_size", "device", "status",
     "images_per_sec", "latency_ms", "latency_p25_ms", "latency_p75_ms", "latency_min_ms", "latency_max_ms",
     "compile_s", "warmup_s", "peak_memory_mb", "gflops", "gflops_per_sec", "framework_peak_gflops_per_sec",
-    "machine_peak_gflops_per_sec", "peak_share", "precision", "method", "memory_exact", "error",
+    "machine_peak_gflops_per_sec", "peak_share", "datasheet_peak_gflops_per_sec", "datasheet_share", "precision", "method", "memory_exact", "error",
 )
 # Exit statuses of an interrupted run, the shell's 128 + signal number.
 INTERRUPTED_STATUS, TERMINATED_STATUS = 130, 143
@@ -675,6 +675,10 @@ def summarise(cell: dict, state: dict, finish: dict, machine: dict, machine_peak
         fields["machine_peak_gflops_per_sec"], fields["machine_peak_source"] = peak, peak_source
         if peak:
             fields["peak_share"] = fields["gflops_per_sec"] / peak
+        datasheet = datasheet_peak(machine.get("device_note"), setup["precision"])
+        if datasheet:
+            fields["datasheet_peak_gflops_per_sec"], fields["datasheet_source"] = datasheet
+            fields["datasheet_share"] = fields["gflops_per_sec"] / datasheet[0]
     except flops.FlopsUnavailable as error:
         fields["notes"] = fields["notes"] + [f"GFLOP/s not computed: {error}"]
     except Exception as error:  # noqa: BLE001  (the count is an addition to a measurement, not worth losing it)

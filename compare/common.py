@@ -80,6 +80,7 @@ def resolve_frameworks(text: str | Sequence[str] | None, *, require_installed: b
         if not names:
             raise UsageError("no framework is installed here; install one of: "
                              + "; ".join(zoo.FRAMEWORKS[fw].install for fw in zoo.FRAMEWORKS))
+        note_absent_frameworks([fw for fw in zoo.FRAMEWORKS if fw not in names])
     names = list(dict.fromkeys(names))
     if require_installed:
         missing = [fw for fw in names if not framework_installed(fw)]
@@ -458,6 +459,19 @@ def load_plugins() -> list[str]:
 
 
 # ---------------------------------------------------------------- frameworks
+
+_NOTED_ABSENT: set[str] = set()
+
+
+def note_absent_frameworks(frameworks: Sequence[str]) -> None:
+    """Say once per process which frameworks the default set leaves out and why (a GPU machine's own
+    Python has PyTorch and JAX, not TensorFlow or MXNet); the run goes on with the others."""
+    new = [fw for fw in frameworks if fw not in _NOTED_ABSENT]
+    if new:
+        _NOTED_ABSENT.update(new)
+        reasons = "; ".join(f"{fw} ({zoo.FRAMEWORKS[fw].needs[0]} is not installed)" for fw in new)
+        print(f"{PROG}: not here: {reasons}", file=sys.stderr)
+
 
 def framework_installed(framework: str) -> bool:
     """Whether the framework's package is importable here, found without importing it (fast)."""

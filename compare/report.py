@@ -1,6 +1,7 @@
 """Tables and plots of benchmark results, made from the records alone (so a JSON file can be re-reported)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 from collections import Counter
@@ -123,8 +124,11 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
     """Every measured cell. Peak memory marked ~ is not the cell's own (see `memory_paragraph`); where the
     shares on one device are of more than one yardstick, a column says which GFLOP/s each one divides by."""
     several = any(len(sticks) > 1 for sticks in yardsticks(records).values())
+    # On a GPU the datasheet names, the share of its dense peak stands beside the probe's.
+    datasheet = any(r.get("datasheet_share") is not None for r in records if r.get("status") == "ok")
     rows = [("model", "framework", "impl", "mode", "batch", "device", "images/s", "latency ms (p25-p75)",
-             "compile s", "peak MB", "GFLOP/s", "% of peak") + (("of GFLOP/s",) if several else ())]
+             "compile s", "peak MB", "GFLOP/s", "% of peak") + (("% of datasheet",) if datasheet else ())
+            + (("of GFLOP/s",) if several else ())]
     for r in records:
         if r.get("status") != "ok":
             continue
@@ -136,8 +140,10 @@ def detail_table(records: list[dict], *, markdown: bool = True) -> str:
         row = (variant_name(r), r["framework"], r.get("implementation", "zoo"), r["mode"], r["batch_size"],
                r.get("device"), fmt_num(r["images_per_sec"]), spread, fmt_num(r.get("compile_s")),
                memory, fmt_num(r.get("gflops_per_sec")), share)
+        if datasheet:
+            row += ("-" if r.get("datasheet_share") is None else f"{100 * r['datasheet_share']:.1f}%",)
         rows.append(row + ((fmt_num(r.get("machine_peak_gflops_per_sec")),) if several else ()))
-    return format_table(rows, align="llllrlrrrrrr" + ("r" if several else ""), markdown=markdown)
+    return format_table(rows, align="llllrlrrrrrr" + "r" * (datasheet + several), markdown=markdown)
 
 
 def yardsticks(records: list[dict]) -> dict[str, Counter]:
@@ -162,7 +168,13 @@ def yardstick_paragraph(records: list[dict]) -> str:
                                for (peak, source), n in sticks.most_common())
             parts.append(f"on {device} against {len(sticks)} yardsticks: {listed}; the last column of "
                          f"'Every cell' says which")
-    return ("% of peak: " + "; ".join(parts) + ".") if parts else ""
+    text = ("% of peak: " + "; ".join(parts) + ".") if parts else ""
+    sheets = Counter((r["datasheet_peak_gflops_per_sec"], r["datasheet_source"]) for r in records
+                     if r.get("status") == "ok" and r.get("datasheet_share") is not None)
+    if sheets:
+        text += (" % of datasheet: against " + ", ".join(f"{fmt_num(peak)} GFLOP/s ({source})"
+                                                          for (peak, source), _ in sheets.most_common()) + ".")
+    return text.strip()
 
 
 def memory_paragraph(records: list[dict]) -> str:
@@ -411,6 +423,8 @@ def write_report(out: Path, records: list[dict], machine: dict, *, plots: bool =
         lines.append("")
     if written:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written] + [""]
+    elif plots and importlib.util.find_spec("matplotlib") is None:
+        lines += ["## Plots", "", "None: matplotlib is not installed here.", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
     return written
 

@@ -125,3 +125,31 @@ class ReferenceCatalogue:
 # `reference_variant`); "{}" takes what else that reference does differently.
 RESNET_V1 = ("ResNet v1: the stride in each bottleneck's first 1x1 convolution (about 6% fewer multiply-adds "
              "than the zoo's v1.5){}; zoo.create_model(..., stride_in_1x1=True) builds it")
+
+
+# ---------------------------------------------------------------- datasheet peaks
+
+# Dense (no 2:4 sparsity) tensor-core TFLOP/s from NVIDIA's datasheets, by the device name the
+# frameworks report ("NVIDIA H100 80GB HBM3", "NVIDIA H200"). The probe says what a framework's matrix
+# product reaches; the datasheet what the hardware promises: a bench shows its share of both.
+DATASHEET_TFLOPS = (
+    # (name contains, precision -> dense TFLOP/s, datasheet)
+    ("H200", {"bfloat16": 989.4, "float16": 989.4, "float32": 66.9}, "NVIDIA H200 SXM datasheet"),
+    ("H100 PCIe", {"bfloat16": 756.5, "float16": 756.5, "float32": 51.2}, "NVIDIA H100 PCIe datasheet"),
+    ("H100 NVL", {"bfloat16": 835.5, "float16": 835.5, "float32": 60.0}, "NVIDIA H100 NVL datasheet"),
+    ("H100", {"bfloat16": 989.4, "float16": 989.4, "float32": 66.9}, "NVIDIA H100 SXM datasheet"),
+    ("A100", {"bfloat16": 312.0, "float16": 312.0, "float32": 19.5}, "NVIDIA A100 datasheet"),
+)
+
+
+def datasheet_peak(device_name: str | None, precision: str) -> tuple[float, str] | None:
+    """(GFLOP/s, source) of the datasheet's dense peak of the GPU named `device_name` in `precision`
+    ('bfloat16', 'float16', 'float32', or a bench precision such as 'amp bfloat16' / 'fp32'), or None
+    for a device or precision the table does not know."""
+    if not device_name:
+        return None
+    dtype = "float32" if precision in ("fp32", "float32") else precision.split()[-1].replace("mixed_", "")
+    for key, peaks, source in DATASHEET_TFLOPS:
+        if key in device_name and dtype in peaks:
+            return peaks[dtype] * 1e3, f"{source}, dense {dtype}"
+    return None

@@ -372,10 +372,10 @@ FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
     Framework("tf", "zoo_tf", ("tensorflow", "keras"),
               "pip install 'classic-cnn-zoo[tf]'  (tensorflow-cpu==2.21.0, or tensorflow on GPU)",
               "TensorFlow", "#ff8f00"),
-    Framework("mxnet", "zoo_mxnet", ("mxnet",), "pip install 'classic-cnn-zoo[mxnet]'  (mxnet==1.9.1)",
+    Framework("mxnet", "zoo_mxnet", ("mxnet",), "pip install 'classic-cnn-zoo[mxnet]' && pip install --no-deps mxnet==1.9.1",
               "MXNet", "#2f7ed8"),
     Framework("jax", "zoo_jax", ("jax", "flax", "jaxlib"),
-              "pip install 'classic-cnn-zoo[jax]'  (jax==0.6.2, flax==0.10.7)", "JAX", "#5e35b1"),
+              "pip install 'classic-cnn-zoo[jax]'  (jax>=0.7.1, flax>=0.12)", "JAX", "#5e35b1"),
 )}
 # The framework whose models define the canonical weights (PyTorch state_dict names and layouts): it
 # randomises the weights of a cross-check, and its operation counter counts multiply-adds.

@@ -13,7 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import Iterator, Mapping
 
+import flax
 import jax
+
+from zoo.errors import FrameworkUnavailableError
+
+# Flax 0.12 keeps submodules in nnx.List and reads Variables with [...]; older Flax cannot build the zoo's
+# modules (and 0.11 would treat a Sequential's children as static data).
+FLAX_NEEDED = (0, 12)
+if tuple(int(part) for part in flax.__version__.split(".")[:2]) < FLAX_NEEDED:
+    raise FrameworkUnavailableError(
+        f"zoo_jax needs Flax {'.'.join(map(str, FLAX_NEEDED))} or newer, found flax {flax.__version__}: "
+        f"pip install 'flax>={'.'.join(map(str, FLAX_NEEDED))}' (a pure-Python wheel)")
 
 jax.config.update("jax_enable_x64", True)
 
@@ -26,7 +37,7 @@ from zoo.inputs import (InputSignature, check_images, check_input_shape, check_l
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
-from .layers import Layer, Sequential, recording  # noqa: E402
+from .layers import Layer, recording  # noqa: E402
 
 FRAMEWORK = "jax"
 LAYOUT = "NHWC"
@@ -49,8 +60,6 @@ class Network(nnx.Module):
 
 
 def version() -> str:
-    import flax
-
     return f"{jax.__version__} (flax {flax.__version__})"
 
 
@@ -62,7 +71,7 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
     if dtype != "float32":
         for _, node in nnx.iter_graph(model):
             if isinstance(node, (nnx.Param, nnx.BatchStat)):
-                node.value = node.value.astype(dtype)
+                node.set_value(node[...].astype(dtype))
     model.zoo_name = spec.name
     model.zoo_signature = signature
     return model
@@ -71,18 +80,16 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
 # ---------------------------------------------------------------- module paths and canonical names
 
 def named_modules(module: nnx.Module, prefix: str = "", path: tuple = ()) -> Iterator[tuple[str, tuple, nnx.Module]]:
-    """(PyTorch module path, Flax graph path, module) for `module` and every module below it, in order."""
+    """(PyTorch module path, Flax graph path, module) for `module` and every module below it, in the
+    order they were defined (which is torch's). A `Sequential` (an `nnx.List`) numbers its children as
+    torch does, and Flax's path to them is the index. Private attributes (`_dropout`) stand for what
+    torch calls as a function, so they name no module."""
     yield prefix, path, module
     for attribute, value in vars(module).items():
-        if attribute.startswith("_"):
+        if attribute.startswith("_") or not isinstance(value, nnx.Module):
             continue
-        if isinstance(value, nnx.Module):
-            yield from named_modules(value, _join(prefix, attribute), (*path, attribute))
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, nnx.Module) for v in value):
-            # A Sequential's children are numbered as in torch; another list keeps its attribute name.
-            base = prefix if isinstance(module, Sequential) and attribute == "layers" else _join(prefix, attribute)
-            for index, child in enumerate(value):
-                yield from named_modules(child, _join(base, str(index)), (*path, attribute, index))
+        key = int(attribute) if isinstance(module, nnx.List) else attribute
+        yield from named_modules(value, _join(prefix, attribute), (*path, key))
 
 
 def _join(prefix: str, name: str) -> str:
@@ -102,8 +109,8 @@ def canonical_variables(model: nnx.Module) -> dict[str, tuple]:
 
 def count_parameters(model: nnx.Module) -> tuple[int, int]:
     """(trainable parameters, all state including BatchNorm running statistics; RNG state left out)."""
-    trainable = sum(int(np.prod(v.value.shape)) for _, v in nnx.state(model, nnx.Param).flat_state())
-    stats = sum(int(np.prod(v.value.shape)) for _, v in nnx.state(model, nnx.BatchStat).flat_state())
+    trainable = sum(int(np.prod(v[...].shape)) for _, v in nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    stats = sum(int(np.prod(v[...].shape)) for _, v in nnx.to_flat_state(nnx.state(model, nnx.BatchStat)))
     return trainable, trainable + stats
 
 
@@ -114,7 +121,7 @@ def trainable_names(model: nnx.Module) -> set[str]:
 def export_weights(model: nnx.Module) -> dict[str, np.ndarray]:
     """The canonical mapping (PyTorch names and layouts)."""
     check_model(model, nnx.Module, FRAMEWORK)
-    return {name: np.array(to_torch(np.asarray(variable.value)))
+    return {name: np.array(to_torch(np.asarray(variable[...])))
             for name, (variable, _, to_torch, _) in canonical_variables(model).items()}
 
 
@@ -123,14 +130,14 @@ def load_weights(model: nnx.Module, mapping: Mapping[str, np.ndarray]) -> None:
     mis-shaped and mis-typed tensor, and leaves the model as it was."""
     check_model(model, nnx.Module, FRAMEWORK)
     variables = canonical_variables(model)
-    expected = {name: to_torch(np.empty(variable.value.shape, np.float32)).shape
+    expected = {name: to_torch(np.empty(variable[...].shape, np.float32)).shape
                 for name, (variable, _, to_torch, _) in variables.items()}
     arrays = check_mapping(expected, mapping, getattr(model, "zoo_name", "model"))
     # Every tensor is converted to Flax's layout before the first one is written, so nothing can fail halfway.
-    values = {name: jnp.asarray(from_torch(arrays[name]), dtype=variable.value.dtype)
+    values = {name: jnp.asarray(from_torch(arrays[name]), dtype=variable[...].dtype)
               for name, (variable, _, _, from_torch) in variables.items()}
     for name, (variable, *_) in variables.items():
-        variable.value = values[name]
+        variable.set_value(values[name])
 
 
 # ---------------------------------------------------------------- running the model
@@ -218,12 +225,12 @@ def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) ->
     y = jnp.asarray(check_labels(labels, x.shape[0], model_classes(model)), jnp.int32)
     with _mode(model, train=True):
         loss, grads = _loss_and_gradients(model, x, y)
-    flat = dict(grads.flat_state())
+    flat = dict(nnx.to_flat_state(grads))
     out = {}
     for name, (variable, path, to_torch, _) in canonical_variables(model).items():
         if isinstance(variable, nnx.Param):
             grad = flat.get(path)
-            out[name] = None if grad is None else np.array(to_torch(np.asarray(grad.value)))
+            out[name] = None if grad is None else np.array(to_torch(np.asarray(grad[...])))
     return float(loss), out
 
 

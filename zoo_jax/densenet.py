@@ -142,10 +142,10 @@ def _initialize(model: DenseNet, rngs: nnx.Rngs) -> None:
     for _, m in nnx.iter_graph(model):
         if isinstance(m, Conv2d):
             fan_in, _ = fans(m.kernel)
-            m.kernel.value = normal(rngs, m.kernel.value.shape, (2.0 / fan_in) ** 0.5)
+            m.kernel.set_value(normal(rngs, m.kernel[...].shape, (2.0 / fan_in) ** 0.5))
             if m.bias is not None:
-                m.bias.value = jnp.zeros_like(m.bias.value)
-    model.classifier.bias.value = jnp.zeros_like(model.classifier.bias.value)
+                m.bias.set_value(jnp.zeros_like(m.bias[...]))
+    model.classifier.bias.set_value(jnp.zeros_like(model.classifier.bias[...]))
 
 
 def build(config: DenseNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:

@@ -83,12 +83,12 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
     BatchNorm starts at weight 1 and bias 0 already."""
     std, bound = 0.01, 2.0
     kernels = [module.kernel for _, module in nnx.iter_graph(model) if isinstance(module, (Conv2d, Linear))]
-    sizes = [int(np.prod(kernel.value.shape)) for kernel in kernels]
+    sizes = [int(np.prod(kernel[...].shape)) for kernel in kernels]
     # One draw cut into all the kernels: each shape of an eager jax.random call costs a compile of its own.
     draw = np.asarray(std * jax.random.truncated_normal(rngs.params(), -bound / std, bound / std, (sum(sizes),),
                                                         jnp.float32))
     for kernel, chunk in zip(kernels, np.split(draw, np.cumsum(sizes)[:-1])):
-        kernel.value = jnp.asarray(chunk.reshape(kernel.value.shape))
+        kernel.set_value(jnp.asarray(chunk.reshape(kernel[...].shape)))
 
 
 class GoogLeNet(Network):

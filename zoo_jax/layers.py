@@ -83,7 +83,7 @@ def truncated_normal(rngs: nnx.Rngs, shape, std: float, low: float, high: float)
 
 def fans(kernel: nnx.Variable) -> tuple[int, int]:
     """(fan_in, fan_out) of an HWIO convolution or (in, out) dense kernel, as torch.nn.init computes them."""
-    shape = kernel.value.shape
+    shape = kernel[...].shape
     receptive = math.prod(shape[:-2])
     return shape[-2] * receptive, shape[-1] * receptive
 
@@ -119,22 +119,20 @@ class recording:
 
 # ---------------------------------------------------------------- containers
 
-class Sequential(nnx.Module):
-    """`nn.Sequential`: children named 0, 1, ... in canonical names."""
+class Sequential(nnx.List):
+    """`nn.Sequential`: children named 0, 1, ... in canonical names.
+
+    An `nnx.List`, the container Flax 0.12 takes for a sequence of submodules (a plain list attribute is
+    static data there), so Flax's own paths to the children are their indices too.
+    """
 
     def __init__(self, *layers) -> None:
-        self.layers = list(layers)
+        super().__init__(layers)
 
     def __call__(self, x):
-        for layer in self.layers:
+        for layer in self:
             x = layer(x)
         return x
-
-    def __getitem__(self, index):
-        return self.layers[index]
-
-    def __len__(self) -> int:
-        return len(self.layers)
 
 
 class Identity(Layer):
@@ -168,11 +166,11 @@ class Conv2d(Layer):
 
     def forward(self, x):
         y = lax.conv_general_dilated(
-            x, self.kernel.value.astype(x.dtype), window_strides=self.stride, padding=self.padding,
+            x, self.kernel[...].astype(x.dtype), window_strides=self.stride, padding=self.padding,
             rhs_dilation=self.dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
             feature_group_count=self.groups)
         if self.bias is not None:
-            y = y + self.bias.value.astype(x.dtype)
+            y = y + self.bias[...].astype(x.dtype)
         return y
 
     def canonical(self) -> Canonical:
@@ -192,9 +190,9 @@ class Linear(Layer):
         self.bias = nnx.Param(uniform(rngs, (out_features,), -bound, bound)) if bias else None
 
     def forward(self, x):
-        y = x @ self.kernel.value.astype(x.dtype)
+        y = x @ self.kernel[...].astype(x.dtype)
         if self.bias is not None:
-            y = y + self.bias.value.astype(x.dtype)
+            y = y + self.bias[...].astype(x.dtype)
         return y
 
     def canonical(self) -> Canonical:
@@ -225,7 +223,7 @@ class BatchNorm2d(Layer):
     def forward(self, x):
         dtype = x.dtype
         if self.use_running_average:
-            mean, var = self.mean.value.astype(dtype), self.var.value.astype(dtype)
+            mean, var = self.mean[...].astype(dtype), self.var[...].astype(dtype)
         else:
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axes)
@@ -233,10 +231,10 @@ class BatchNorm2d(Layer):
             count = math.prod(x.shape[:-1])
             unbiased = var * (count / max(count - 1, 1))
             m = self.momentum
-            self.mean.value = (m * self.mean.value + (1.0 - m) * mean).astype(self.mean.value.dtype)
-            self.var.value = (m * self.var.value + (1.0 - m) * unbiased).astype(self.var.value.dtype)
-        inv = lax.rsqrt(var + self.epsilon) * self.scale.value.astype(dtype)
-        return (x - mean) * inv + self.bias.value.astype(dtype)
+            self.mean.set_value((m * self.mean[...] + (1.0 - m) * mean).astype(self.mean[...].dtype))
+            self.var.set_value((m * self.var[...] + (1.0 - m) * unbiased).astype(self.var[...].dtype))
+        inv = lax.rsqrt(var + self.epsilon) * self.scale[...].astype(dtype)
+        return (x - mean) * inv + self.bias[...].astype(dtype)
 
     def canonical(self) -> Canonical:
         return {"weight": (self.scale, _same, _same), "bias": (self.bias, _same, _same),

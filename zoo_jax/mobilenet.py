@@ -117,18 +117,18 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
         if isinstance(m, Conv2d):
             # kaiming_normal_(mode="fan_out"); PyTorch's fan-out ignores groups.
             _, fan_out = fans(m.kernel)
-            m.kernel.value = normal(rngs, m.kernel.value.shape, math.sqrt(2.0 / fan_out))
+            m.kernel.set_value(normal(rngs, m.kernel[...].shape, math.sqrt(2.0 / fan_out)))
             if m.bias is not None:
-                m.bias.value = jnp.zeros(m.bias.value.shape, jnp.float32)
+                m.bias.set_value(jnp.zeros(m.bias[...].shape, jnp.float32))
         elif isinstance(m, Linear):
-            shape = m.kernel.value.shape
+            shape = m.kernel[...].shape
             if linear_init == "normal":
-                m.kernel.value = normal(rngs, shape, 0.01)
+                m.kernel.set_value(normal(rngs, shape, 0.01))
             else:  # EfficientNet: uniform in +-1/sqrt(out_features)
                 bound = 1.0 / math.sqrt(shape[1])
-                m.kernel.value = uniform(rngs, shape, -bound, bound)
+                m.kernel.set_value(uniform(rngs, shape, -bound, bound))
             if m.bias is not None:
-                m.bias.value = jnp.zeros(m.bias.value.shape, jnp.float32)
+                m.bias.set_value(jnp.zeros(m.bias[...].shape, jnp.float32))
 
 
 class MobileNet(Network):

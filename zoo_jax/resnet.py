@@ -46,7 +46,7 @@ class InputNorm(Layer):
 
     def forward(self, x):
         if self.use_running_average:
-            mean, var = self.mean.value.astype(x.dtype), self.var.value.astype(x.dtype)
+            mean, var = self.mean[...].astype(x.dtype), self.var[...].astype(x.dtype)
         else:
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axes)
@@ -54,8 +54,8 @@ class InputNorm(Layer):
             count = x.size // x.shape[-1]
             unbiased = var * (count / max(count - 1, 1))  # PyTorch's running variance, as BatchNorm2d
             m = self.momentum
-            self.mean.value = (m * self.mean.value + (1.0 - m) * mean).astype(self.mean.value.dtype)
-            self.var.value = (m * self.var.value + (1.0 - m) * unbiased).astype(self.var.value.dtype)
+            self.mean.set_value((m * self.mean[...] + (1.0 - m) * mean).astype(self.mean[...].dtype))
+            self.var.set_value((m * self.var[...] + (1.0 - m) * unbiased).astype(self.var[...].dtype))
         return (x - mean) * lax.rsqrt(var + self.epsilon)
 
     def canonical(self):
@@ -225,13 +225,13 @@ def _initialize(model: ResNet, config: ResNetConfig, rngs: nnx.Rngs) -> None:
     for _, m in nnx.iter_graph(model):
         if isinstance(m, Conv2d):
             _, fan_out = fans(m.kernel)
-            m.kernel.value = normal(rngs, m.kernel.value.shape, (2.0 / fan_out) ** 0.5)
+            m.kernel.set_value(normal(rngs, m.kernel[...].shape, (2.0 / fan_out) ** 0.5))
     if config.zero_init_residual:
         for _, m in nnx.iter_graph(model):
             if isinstance(m, Bottleneck):
-                m.bn3.scale.value = jnp.zeros_like(m.bn3.scale.value)
+                m.bn3.scale.set_value(jnp.zeros_like(m.bn3.scale[...]))
             elif isinstance(m, BasicBlock):
-                m.bn2.scale.value = jnp.zeros_like(m.bn2.scale.value)
+                m.bn2.scale.set_value(jnp.zeros_like(m.bn2.scale[...]))
 
 
 def build(config: ResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs,

@@ -75,14 +75,14 @@ class ShuffleNetV1(Network):
         # channels) elsewhere, BatchNorm bias a small positive 1e-4.
         for name, _, m in named_modules(self):
             if isinstance(m, Conv2d):
-                std = 0.01 if name.startswith("conv1") else 1.0 / m.kernel.value.shape[2]
-                m.kernel.value = normal(rngs, m.kernel.value.shape, std)
+                std = 0.01 if name.startswith("conv1") else 1.0 / m.kernel[...].shape[2]
+                m.kernel.set_value(normal(rngs, m.kernel[...].shape, std))
             elif isinstance(m, BatchNorm2d):
-                m.bias.value = jnp.full(m.bias.value.shape, 1e-4, jnp.float32)
+                m.bias.set_value(jnp.full(m.bias[...].shape, 1e-4, jnp.float32))
             elif isinstance(m, Linear):
-                m.kernel.value = normal(rngs, m.kernel.value.shape, 0.01)
+                m.kernel.set_value(normal(rngs, m.kernel[...].shape, 0.01))
                 if m.bias is not None:
-                    m.bias.value = jnp.zeros(m.bias.value.shape, jnp.float32)
+                    m.bias.set_value(jnp.zeros(m.bias[...].shape, jnp.float32))
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))

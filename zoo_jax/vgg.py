@@ -33,14 +33,14 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
     BatchNorm starts at weight 1 and bias 0 already."""
     for _, module in nnx.iter_graph(model):
         if isinstance(module, Conv2d):
-            kh, kw, _, out_channels = module.kernel.value.shape
+            kh, kw, _, out_channels = module.kernel[...].shape
             std = math.sqrt(2.0 / (out_channels * kh * kw))
-            module.kernel.value = normal(rngs, module.kernel.value.shape, std)
+            module.kernel.set_value(normal(rngs, module.kernel[...].shape, std))
         elif isinstance(module, Linear):
-            module.kernel.value = normal(rngs, module.kernel.value.shape, 0.01)
+            module.kernel.set_value(normal(rngs, module.kernel[...].shape, 0.01))
         else:
             continue
-        module.bias.value = jnp.zeros_like(module.bias.value)
+        module.bias.set_value(jnp.zeros_like(module.bias[...]))
 
 
 class VGG(Network):
