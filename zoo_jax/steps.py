@@ -70,11 +70,10 @@ def train_step(model: nnx.Module, momentum: float, weight_decay: float, compute_
     def loss_fn(params, rest, x, y):
         if compute_dtype is not None:
             params, x = _cast_floats(params, compute_dtype), x.astype(compute_dtype)
-        # Flax 0.12 updates a Variable only from the trace that made it (nnx.update, as the memory-efficient
-        # DenseNet writes back statistics computed under jax.checkpoint); `rest`'s were made by jit, outside
-        # value_and_grad. Copies made here, which cost no computation, belong to this trace.
-        rest = jax.tree.map(lambda a: a, rest)
-        net = nnx.merge(graphdef, params, rest)
+        # Flax 0.12 writes a Variable only from the trace that made it (BatchNorm's statistics; the
+        # memory-efficient DenseNet's nnx.update after jax.checkpoint), and `rest`'s were made by jit,
+        # outside value_and_grad: copies, made here and costing no computation, belong to this trace.
+        net = nnx.merge(graphdef, params, rest, copy=True)
         loss = cross_entropy(net(x), y)
         new_rest = nnx.state(net, nnx.Not(nnx.Param))
         return loss, new_rest
