@@ -37,7 +37,7 @@ from zoo.inputs import (InputSignature, check_images, check_input_shape, check_l
 from zoo.registry import FamilyConfig, ModelSpec  # noqa: E402
 from zoo.weights import check_mapping  # noqa: E402
 
-from .layers import Layer, recording  # noqa: E402
+from .layers import Layer, on_device, recording  # noqa: E402
 
 FRAMEWORK = "jax"
 LAYOUT = "NHWC"
@@ -71,7 +71,7 @@ def build_model(spec: ModelSpec, config: FamilyConfig, *, num_classes: int, in_c
     if dtype != "float32":
         for _, node in nnx.iter_graph(model):
             if isinstance(node, (nnx.Param, nnx.BatchStat)):
-                node.set_value(node[...].astype(dtype))
+                node.set_value(on_device(node[...], dtype))
     model.zoo_name = spec.name
     model.zoo_signature = signature
     return model
@@ -134,7 +134,7 @@ def load_weights(model: nnx.Module, mapping: Mapping[str, np.ndarray]) -> None:
                 for name, (variable, _, to_torch, _) in variables.items()}
     arrays = check_mapping(expected, mapping, getattr(model, "zoo_name", "model"))
     # Every tensor is converted to Flax's layout before the first one is written, so nothing can fail halfway.
-    values = {name: jnp.asarray(from_torch(arrays[name]), dtype=variable[...].dtype)
+    values = {name: on_device(from_torch(arrays[name]), variable[...].dtype)
               for name, (variable, _, _, from_torch) in variables.items()}
     for name, (variable, *_) in variables.items():
         variable.set_value(values[name])
@@ -152,7 +152,7 @@ def inputs(model: nnx.Module, images: np.ndarray) -> jnp.ndarray:
     (`zoo.inputs.check_images`), rather than inside a jitted trace."""
     check_model(model, nnx.Module, FRAMEWORK)
     images = check_images(images, getattr(model, "zoo_signature", None))
-    return jnp.asarray(np.transpose(images, (0, 2, 3, 1)), dtype=model_dtype(model))
+    return on_device(np.transpose(images, (0, 2, 3, 1)), model_dtype(model))
 
 
 def is_training(model: nnx.Module) -> bool:
@@ -222,7 +222,7 @@ def loss_gradients(model: nnx.Module, images: np.ndarray, labels: np.ndarray) ->
     """Cross-entropy of one training-mode forward pass and its gradient for every trainable canonical
     tensor, in PyTorch layout. BatchNorm statistics are updated as in a training step."""
     x = inputs(model, images)
-    y = jnp.asarray(check_labels(labels, x.shape[0], model_classes(model)), jnp.int32)
+    y = on_device(check_labels(labels, x.shape[0], model_classes(model)), np.int32)
     with _mode(model, train=True):
         loss, grads = _loss_and_gradients(model, x, y)
     flat = dict(nnx.to_flat_state(grads))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 from . import Network
-from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, normal
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, normal, on_device
 
 
 def _norm(config: DenseNetConfig, channels: int) -> BatchNorm2d:
@@ -144,8 +145,8 @@ def _initialize(model: DenseNet, rngs: nnx.Rngs) -> None:
             fan_in, _ = fans(m.kernel)
             m.kernel.set_value(normal(rngs, m.kernel[...].shape, (2.0 / fan_in) ** 0.5))
             if m.bias is not None:
-                m.bias.set_value(jnp.zeros_like(m.bias[...]))
-    model.classifier.bias.set_value(jnp.zeros_like(model.classifier.bias[...]))
+                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
+    model.classifier.bias.set_value(on_device(np.zeros(model.classifier.bias[...].shape)))
 
 
 def build(config: DenseNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:

@@ -17,7 +17,7 @@ from zoo.specs.googlenet import STEMS, GoogLeNetConfig
 
 from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Identity, Linear, MaxPool2d, Sequential,
-                     flatten)
+                     flatten, on_device)
 
 # What torchvision returns in training mode with the auxiliary classifiers on.
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -88,7 +88,7 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
     draw = np.asarray(std * jax.random.truncated_normal(rngs.params(), -bound / std, bound / std, (sum(sizes),),
                                                         jnp.float32))
     for kernel, chunk in zip(kernels, np.split(draw, np.cumsum(sizes)[:-1])):
-        kernel.set_value(jnp.asarray(chunk.reshape(kernel[...].shape)))
+        kernel.set_value(on_device(chunk.reshape(kernel[...].shape)))
 
 
 class GoogLeNet(Network):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
-import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from zoo.specs.mobilenet import (
@@ -33,6 +33,7 @@ from .layers import (
     fans,
     flatten,
     normal,
+    on_device,
     uniform,
 )
 
@@ -119,7 +120,7 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
             _, fan_out = fans(m.kernel)
             m.kernel.set_value(normal(rngs, m.kernel[...].shape, math.sqrt(2.0 / fan_out)))
             if m.bias is not None:
-                m.bias.set_value(jnp.zeros(m.bias[...].shape, jnp.float32))
+                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
         elif isinstance(m, Linear):
             shape = m.kernel[...].shape
             if linear_init == "normal":
@@ -128,7 +129,7 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
                 bound = 1.0 / math.sqrt(shape[1])
                 m.kernel.set_value(uniform(rngs, shape, -bound, bound))
             if m.bias is not None:
-                m.bias.set_value(jnp.zeros(m.bias[...].shape, jnp.float32))
+                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
 
 
 class MobileNet(Network):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax import lax
 
@@ -15,7 +16,7 @@ from zoo.specs.resnet import ResNetConfig
 
 from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Layer, Linear, MaxPool2d, ReLU, Sequential,
-                     fans, flatten, normal)
+                     fans, flatten, normal, on_device)
 
 # (channels, *, rngs) -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
 Attention = Optional[Callable[..., nnx.Module]]
@@ -41,8 +42,8 @@ class InputNorm(Layer):
         self.epsilon = eps
         self.momentum = 1.0 - momentum  # Flax's convention, as BatchNorm2d stores it
         self.use_running_average = False
-        self.mean = nnx.BatchStat(jnp.zeros((channels,), jnp.float32))
-        self.var = nnx.BatchStat(jnp.ones((channels,), jnp.float32))
+        self.mean = nnx.BatchStat(on_device(np.zeros(channels)))
+        self.var = nnx.BatchStat(on_device(np.ones(channels)))
 
     def forward(self, x):
         if self.use_running_average:
@@ -229,9 +230,9 @@ def _initialize(model: ResNet, config: ResNetConfig, rngs: nnx.Rngs) -> None:
     if config.zero_init_residual:
         for _, m in nnx.iter_graph(model):
             if isinstance(m, Bottleneck):
-                m.bn3.scale.set_value(jnp.zeros_like(m.bn3.scale[...]))
+                m.bn3.scale.set_value(on_device(np.zeros(m.bn3.scale[...].shape)))
             elif isinstance(m, BasicBlock):
-                m.bn2.scale.set_value(jnp.zeros_like(m.bn2.scale[...]))
+                m.bn2.scale.set_value(on_device(np.zeros(m.bn2.scale[...].shape)))
 
 
 def build(config: ResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs,

@@ -16,9 +16,11 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from . import cross_entropy
+from .layers import on_device
 
 
 def _cast_floats(tree, dtype):
@@ -65,7 +67,7 @@ def train_step(model: nnx.Module, momentum: float, weight_decay: float, compute_
     """
     model.train()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    buffers = jax.tree.map(jnp.zeros_like, params)
+    buffers = jax.tree.map(lambda w: on_device(np.zeros(w.shape), w.dtype), params)
 
     def loss_fn(params, rest, x, y):
         if compute_dtype is not None:

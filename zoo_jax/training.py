@@ -9,6 +9,7 @@ from flax import nnx
 from zoo.inputs import check_labels, check_learning_rate, model_classes
 
 from . import inputs
+from .layers import on_device
 from .steps import compiler_options, inference, train_step, write_back
 
 
@@ -27,7 +28,7 @@ class Trainer:
         return inputs(self.model, np.asarray(x, np.float32))
 
     def labels(self, y: np.ndarray):
-        return jnp.asarray(check_labels(y, None, model_classes(self.model)), jnp.int32)
+        return on_device(check_labels(y, None, model_classes(self.model)), np.int32)
 
     def step(self, x, y, lr: float) -> float:
         lr = check_learning_rate(lr)
