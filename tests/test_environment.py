@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 import warnings
 from pathlib import Path
@@ -87,25 +89,38 @@ def test_mxnet_runs_on_numpy_2():
 @pytest.mark.jax
 def test_zoo_jax_raises_no_deprecation_warning_of_its_own():
     import zoo_jax
+    from conftest import REPRESENTATIVES
 
     package = str(Path(zoo_jax.__file__).parent)
     rng = np.random.default_rng(0)
-    images, labels = rng.random((2, 3, 32, 32), np.float32), np.array([1, 2])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # DenseNet-BC: Sequential-free named children, BatchNorm updates, jax.checkpoint; MobileNet V3:
-        # Sequential (nnx.List) containers, SE, hard-swish; both through every contract call.
-        for name, knobs in (("densenet_bc_100_k12", {"block_config": (2, 2, 2), "memory_efficient": True}),
-                            ("mobilenet_v3_small", {})):
-            model = zoo.create_model(name, "jax", num_classes=10, **knobs)
+        # Every family's builder, initialisation, weight mapping and traced shapes (no compilation) ...
+        for name in sorted(REPRESENTATIVES):
+            model = zoo.create_model(name, "jax", num_classes=10)
             zoo_jax.load_weights(model, zoo_jax.export_weights(model))
+            zoo_jax.layer_shapes(model, (1, *zoo.get_spec(name).input_size))
+        # ... and the compiled calls, on LeNet (Sequential) and a DenseNet-BC whose BatchNorm statistics are
+        # written back from under jax.checkpoint.
+        for name, knobs in (("lenet5", {}), ("densenet_bc_100_k12", {"block_config": (1, 1), "memory_efficient": True})):
+            model = zoo.create_model(name, "jax", num_classes=10, **knobs)
+            size = zoo.get_spec(name).input_size
+            images, labels = rng.random((2, *size), np.float32), np.array([1, 2])
             zoo_jax.predict(model, images)
             zoo_jax.loss_gradients(model, images, labels)
             trainer = zoo_jax.make_trainer(model, 0.9, 5e-4, 0)
             trainer.step(trainer.prepare(images), trainer.labels(labels), 0.01)
-            zoo_jax.layer_shapes(model, (1, 3, 32, 32))
     ours = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if w.filename.startswith(package)]
     assert not ours, "\n".join(ours)
+
+
+@pytest.mark.jax
+def test_an_older_flax_is_named_at_import():
+    # A GPU machine's own Flax may predate 0.12: the import says what is needed, not a deep traceback later.
+    code = ("import flax; flax.__version__ = '0.10.7'\n"
+            "try:\n    import zoo_jax\nexcept ImportError as error:\n    print(type(error).__name__, error)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("FrameworkUnavailableError zoo_jax needs Flax 0.12 or newer, found flax 0.10.7")
 
 
 @pytest.mark.jax
