@@ -149,8 +149,13 @@ def pytest_collection_modifyitems(config, items):
         params = callspec.params if callspec else {}
         return (params.get("name", params.get("any_name", "")), params.get("framework", ""))
 
+    def heavy(model: str) -> bool:
+        return model in MODELS and zoo.get_spec(model).params > HEAVY_PARAMS
+
+    # The heavy group first: one worker takes it (minutes) while the other works through the rest, rather
+    # than it starting last, alone.
     order = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (key(item), order[id(item)]))
+    items.sort(key=lambda item: (not heavy(key(item)[0]), key(item), order[id(item)]))
     for item in items:
         # A test parametrised by a framework's name belongs to that framework's suite (`-m tf`).
         callspec = getattr(item, "callspec", None)
@@ -162,5 +167,4 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         model = key(item)[0]
         if model:
-            heavy = zoo.get_spec(model).params > HEAVY_PARAMS if model in MODELS else False
-            item.add_marker(pytest.mark.xdist_group("heavy" if heavy else model))
+            item.add_marker(pytest.mark.xdist_group("heavy" if heavy(model) else model))
