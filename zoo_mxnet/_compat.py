@@ -4,8 +4,8 @@ MXNet 1.9.1 is the last MXNet (the project was archived in 2023). Its Python pac
 names at import time (`mxnet.numpy.utils`, `mxnet.numpy.fallback`, `mxnet.numpy_dispatch_protocol`) that NumPy 2.0 removed (the
 constants `PZERO` ... `NaN`, `alltrue`, `round_`, ...), NumPy 2.4 removed (`in1d`, `msort`, `trapz`),
 or NumPy 1.20 moved to numpy-financial (`mirr`, `npv`, ...), so `import mxnet` fails on NumPy 2
-without them. Its wheel's metadata asks for numpy<2 for that reason alone: its compiled core takes
-arrays through NumPy's stable C interface and ctypes, and runs the zoo equal to PyTorch on NumPy 2.
+without them. Its wheel's metadata asks for numpy<2, yet with these names back it imports and runs
+the zoo on NumPy 2, equal to PyTorch (the whole MXNet suite passes).
 
 This module is the only place that touches NumPy's namespace. It adds a name only when NumPy lacks
 it, with the meaning it had in NumPy 1.x, and never replaces one NumPy has.
