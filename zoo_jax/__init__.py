@@ -20,11 +20,10 @@ from zoo.errors import FrameworkUnavailableError
 
 # Flax 0.12 keeps submodules in nnx.List and reads Variables with [...]; older Flax cannot build the zoo's
 # modules (and 0.11 would treat a Sequential's children as static data).
-FLAX_NEEDED = (0, 12)
-if tuple(int(part) for part in flax.__version__.split(".")[:2]) < FLAX_NEEDED:
-    raise FrameworkUnavailableError(
-        f"zoo_jax needs Flax {'.'.join(map(str, FLAX_NEEDED))} or newer, found flax {flax.__version__}: "
-        f"pip install 'flax>={'.'.join(map(str, FLAX_NEEDED))}' (a pure-Python wheel)")
+FLAX_NEEDED = "0.12"
+if tuple(map(int, flax.__version__.split(".")[:2])) < tuple(map(int, FLAX_NEEDED.split("."))):
+    raise FrameworkUnavailableError(f"zoo_jax needs Flax {FLAX_NEEDED} or newer, found flax {flax.__version__}: "
+                                    f"pip install 'flax>={FLAX_NEEDED}' (a pure-Python wheel)")
 
 jax.config.update("jax_enable_x64", True)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 from . import Network
-from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, normal, on_device
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, fill, normal
 
 
 def _norm(config: DenseNetConfig, channels: int) -> BatchNorm2d:
@@ -145,8 +144,8 @@ def _initialize(model: DenseNet, rngs: nnx.Rngs) -> None:
             fan_in, _ = fans(m.kernel)
             m.kernel.set_value(normal(rngs, m.kernel[...].shape, (2.0 / fan_in) ** 0.5))
             if m.bias is not None:
-                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
-    model.classifier.bias.set_value(on_device(np.zeros(model.classifier.bias[...].shape)))
+                fill(m.bias, 0.0)
+    fill(model.classifier.bias, 0.0)
 
 
 def build(config: DenseNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from functools import partial
 
-import numpy as np
 from flax import nnx
 
 from zoo.specs.mobilenet import (
@@ -31,9 +30,9 @@ from .layers import (
     Sequential,
     StochasticDepth,
     fans,
+    fill,
     flatten,
     normal,
-    on_device,
     uniform,
 )
 
@@ -120,7 +119,7 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
             _, fan_out = fans(m.kernel)
             m.kernel.set_value(normal(rngs, m.kernel[...].shape, math.sqrt(2.0 / fan_out)))
             if m.bias is not None:
-                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
+                fill(m.bias, 0.0)
         elif isinstance(m, Linear):
             shape = m.kernel[...].shape
             if linear_init == "normal":
@@ -129,7 +128,7 @@ def init_weights(model: nnx.Module, rngs: nnx.Rngs, linear_init: str = "normal")
                 bound = 1.0 / math.sqrt(shape[1])
                 m.kernel.set_value(uniform(rngs, shape, -bound, bound))
             if m.bias is not None:
-                m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
+                fill(m.bias, 0.0)
 
 
 class MobileNet(Network):

@@ -16,7 +16,7 @@ from zoo.specs.resnet import ResNetConfig
 
 from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Layer, Linear, MaxPool2d, ReLU, Sequential,
-                     fans, flatten, normal, on_device)
+                     fans, fill, flatten, normal, on_device)
 
 # (channels, *, rngs) -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
 Attention = Optional[Callable[..., nnx.Module]]
@@ -230,9 +230,9 @@ def _initialize(model: ResNet, config: ResNetConfig, rngs: nnx.Rngs) -> None:
     if config.zero_init_residual:
         for _, m in nnx.iter_graph(model):
             if isinstance(m, Bottleneck):
-                m.bn3.scale.set_value(on_device(np.zeros(m.bn3.scale[...].shape)))
+                fill(m.bn3.scale, 0.0)
             elif isinstance(m, BasicBlock):
-                m.bn2.scale.set_value(on_device(np.zeros(m.bn2.scale[...].shape)))
+                fill(m.bn2.scale, 0.0)
 
 
 def build(config: ResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs,

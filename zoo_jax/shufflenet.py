@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
 from . import Network, named_modules
 from .layers import (AvgPool2d, BatchNorm2d, ChannelShuffle, Conv2d, Linear, MaxPool2d, ReLU, Sequential,
-                     channel_shuffle, normal, on_device)
+                     channel_shuffle, fill, normal)
 
 
 def _bn(channels: int, config) -> BatchNorm2d:
@@ -79,11 +78,11 @@ class ShuffleNetV1(Network):
                 std = 0.01 if name.startswith("conv1") else 1.0 / m.kernel[...].shape[2]
                 m.kernel.set_value(normal(rngs, m.kernel[...].shape, std))
             elif isinstance(m, BatchNorm2d):
-                m.bias.set_value(on_device(np.full(m.bias[...].shape, 1e-4)))
+                fill(m.bias, 1e-4)
             elif isinstance(m, Linear):
                 m.kernel.set_value(normal(rngs, m.kernel[...].shape, 0.01))
                 if m.bias is not None:
-                    m.bias.set_value(on_device(np.zeros(m.bias[...].shape)))
+                    fill(m.bias, 0.0)
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))

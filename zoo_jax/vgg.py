@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from flax import nnx
 
 from zoo.specs.vgg import M, VGGConfig
 
 from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential, flatten,
-                     normal, on_device)
+                     fill, normal)
 
 
 def make_features(config: VGGConfig, in_channels: int, *, rngs: nnx.Rngs) -> Sequential:
@@ -40,7 +39,7 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
             module.kernel.set_value(normal(rngs, module.kernel[...].shape, 0.01))
         else:
             continue
-        module.bias.set_value(on_device(np.zeros(module.bias[...].shape)))
+        fill(module.bias, 0.0)
 
 
 class VGG(Network):
