@@ -2,7 +2,7 @@
 """Set up the project's virtual environment on first use, then run the zoo's main job or its tests.
 
     python3 tasks.py compare [ARGS...]   # the compare tool (default tour with no ARGS)
-    python3 tasks.py test [PYTEST ARGS...]
+    python3 tasks.py test [PYTEST ARGS...]   # the linter (ruff, configured in pyproject.toml), then pytest
 
 The environment lives in .venv and is refreshed whenever pyproject.toml changes.
 """
@@ -53,12 +53,13 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     ensure_environment()
     if command == "compare":
-        cmd = [str(PYTHON), "-m", "compare", *rest]
-    else:
-        # Two workers, each taking every test of one model in turn (the tests share built models).
-        parallel = [] if any(arg.startswith(("-n", "--numprocesses")) for arg in rest) else ["-n", "2", "--dist", "loadgroup"]
-        cmd = [str(PYTHON), "-m", "pytest", *parallel, *rest]
-    return subprocess.call(cmd, cwd=ROOT)
+        return subprocess.call([str(PYTHON), "-m", "compare", *rest], cwd=ROOT)
+    # The linter first (a second): a style slip fails the run, and the tests still run and report.
+    lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "--quiet", "."], cwd=ROOT)
+    # Two workers, each taking every test of one model in turn (the tests share built models).
+    parallel = [] if any(arg.startswith(("-n", "--numprocesses")) for arg in rest) else ["-n", "2", "--dist", "loadgroup"]
+    tests = subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *rest], cwd=ROOT)
+    return tests or lint
 
 
 if __name__ == "__main__":

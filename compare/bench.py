@@ -58,7 +58,8 @@ CSV_COLUMNS = (
     "model", "knobs", "framework", "implementation", "mode", "batch_size", "input_size", "device", "status",
     "images_per_sec", "latency_ms", "latency_p25_ms", "latency_p75_ms", "latency_min_ms", "latency_max_ms",
     "compile_s", "warmup_s", "peak_memory_mb", "gflops", "gflops_per_sec", "framework_peak_gflops_per_sec",
-    "machine_peak_gflops_per_sec", "peak_share", "datasheet_peak_gflops_per_sec", "datasheet_share", "precision", "method", "memory_exact", "error",
+    "machine_peak_gflops_per_sec", "peak_share", "datasheet_peak_gflops_per_sec", "datasheet_share", "precision", "method",
+    "memory_exact", "error",
 )
 # Exit statuses of an interrupted run, the shell's 128 + signal number.
 INTERRUPTED_STATUS, TERMINATED_STATUS = 130, 143
@@ -188,7 +189,7 @@ class OutputLock:
         self.path = folder / LOCK_NAME
         self.fd: int | None = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

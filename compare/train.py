@@ -214,7 +214,8 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
     for fw, run in runs.items():
         if fw == reference:
             continue
-        summary["first_step_loss_rel_diff"][fw] = abs(run["first_step_loss"] - ref["first_step_loss"]) / abs(ref["first_step_loss"])
+        first, first_ref = run["first_step_loss"], ref["first_step_loss"]
+        summary["first_step_loss_rel_diff"][fw] = abs(first - first_ref) / abs(first_ref)
         pairs = list(zip(run["loss"], ref["loss"]))
         # np.max, not max: a diverged run's NaN must show in the result, not lose every comparison.
         summary["max_epoch_loss_rel_diff"][fw] = float(np.max([abs(a - b) / max(abs(b), 1e-12) for a, b in pairs]))

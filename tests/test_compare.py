@@ -19,7 +19,7 @@ import pytest
 
 import zoo
 from compare import baseline, bench, cli, crosscheck, flops, layers, summary, tour
-from compare.common import PLUGINS_ENV, UsageError, format_table
+from compare.common import PLUGINS_ENV, format_table
 from conftest import FRAMEWORKS, OTHER_FRAMEWORKS, framework_params
 
 ROOT = Path(__file__).resolve().parent.parent

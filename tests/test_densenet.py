@@ -172,7 +172,7 @@ def test_memory_efficient_really_recomputes():
 
 
 def test_mxnet_memory_efficient_training_recomputes_in_a_bound_executor():
-    backend = zoo.backend("mxnet")  # before mxnet itself: the backend restores NumPy's alias it needs
+    zoo.backend("mxnet")  # before mxnet itself: the backend restores NumPy's alias it needs
     import mxnet as mx
 
     model = zoo.create_model("densenet121", "mxnet", memory_efficient=True, **ALIGNED)

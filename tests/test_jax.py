@@ -113,7 +113,7 @@ def test_memory_efficient_densenet_recomputes_in_the_backward_pass():
         model = zoo.create_model("densenet121", "jax", memory_efficient=memory_efficient, **SMALL_DENSENET)
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-        def loss(params):
+        def loss(params, graphdef=graphdef, rest=rest):
             # copy=True: Flax 0.12 writes BatchNorm statistics only into Variables made in this trace
             return zoo_jax.cross_entropy(nnx.merge(graphdef, params, rest, copy=True)(x), jnp.array([0, 1]))
 

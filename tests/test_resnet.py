@@ -2,7 +2,6 @@
 names, knobs and their validation."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import zoo

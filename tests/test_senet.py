@@ -2,7 +2,6 @@
 SE configuration in every framework, and knob validation."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import zoo

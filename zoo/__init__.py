@@ -31,7 +31,7 @@ from .registry import (
 )
 
 __all__ = [
-    "FRAMEWORKS", "REFERENCE_FRAMEWORK", "FamilyConfig", "Framework", "FrameworkUnavailableError", "InputError", "InputShapeError", "InputSignature",
-    "ModelSpec", "UnknownModelError", "WeightFileError", "WeightMismatchError", "ZooError",
+    "FRAMEWORKS", "REFERENCE_FRAMEWORK", "FamilyConfig", "Framework", "FrameworkUnavailableError", "InputError",
+    "InputShapeError", "InputSignature", "ModelSpec", "UnknownModelError", "WeightFileError", "WeightMismatchError", "ZooError",
     "available_frameworks", "backend", "contract", "create_model", "framework_info", "get_spec", "list_models", "weights",
 ]

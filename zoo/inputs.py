@@ -100,7 +100,8 @@ def check_images(images: Any, signature: InputSignature | None) -> np.ndarray:
     elif images.ndim != 4:
         raise InputShapeError(f"expected a 4-d NCHW batch {expected}, got shape {images.shape}")
     if images.shape[0] == 0:
-        raise InputShapeError(f"images must be a batch of at least one image {expected}, got an empty batch of shape {images.shape}")
+        raise InputShapeError(f"images must be a batch of at least one image {expected}, "
+                              f"got an empty batch of shape {images.shape}")
     if images.dtype.kind == "f":
         finite = np.isfinite(images)
         if not finite.all():

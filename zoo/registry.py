@@ -209,7 +209,7 @@ class FamilyConfig:
     def knobs(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self))
 
-    def outline(self) -> tuple["Stage", ...]:
+    def outline(self) -> tuple[Stage, ...]:
         """The network's stages in order, from the stem to the head (what `zoo-compare arch` tables)."""
         raise NotImplementedError(f"{type(self).__name__} declares no stage outline")
 

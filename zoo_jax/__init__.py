@@ -289,7 +289,8 @@ def release_memory() -> None:
 
 
 __all__ = [
-    "FRAMEWORK", "LAYOUT", "Network", "bare_loop", "bench_runner", "build_model", "canonical_variables", "count_parameters", "export_weights",
-    "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "make_trainer", "named_modules", "predict",
+    "FRAMEWORK", "LAYOUT", "Network", "bare_loop", "bench_runner", "build_model", "canonical_variables", "count_parameters",
+    "export_weights", "infer_output_shape", "layer_shapes", "load_weights", "loss_gradients", "make_trainer",
+    "named_modules", "predict",
     "reference_name", "reference_variant", "release_memory", "trainable_names", "version",
 ]

@@ -5,7 +5,7 @@
 variants Keras and Gluon build (zoo.specs.resnet says who builds which)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +19,7 @@ from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Layer, Li
                      fans, fill, flatten, normal, on_device)
 
 # (channels, *, rngs) -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
-Attention = Optional[Callable[..., nnx.Module]]
+Attention = Callable[..., nnx.Module] | None
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, bias: bool = False, *,

@@ -133,7 +133,8 @@ class Runner:
         def sync(out):
             mx.nd.waitall()
 
-        notes = ["AMP not used for MXNet in this harness (fp32)"] if cell["amp"] in ("auto", "on") and self.device == "gpu" else []
+        amp_asked = cell["amp"] in ("auto", "on") and self.device == "gpu"
+        notes = ["AMP not used for MXNet in this harness (fp32)"] if amp_asked else []
         parts = ["hybridize(static_alloc=True, static_shape=True)",
                  "inference (autograd off)" if not train else "SGD(momentum 0.9) step, cross-entropy",
                  self.device]

@@ -6,7 +6,7 @@ variants Keras and Gluon build (zoo.specs.resnet says who builds which).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import mxnet as mx
 from mxnet import autograd
@@ -16,7 +16,7 @@ from zoo.specs.resnet import ResNetConfig
 
 from .layers import global_avg_pool, relu
 
-Attention = Optional[Callable[[int], nn.HybridBlock]]
+Attention = Callable[[int], nn.HybridBlock] | None
 
 
 def _norm(config: ResNetConfig, channels: int) -> nn.BatchNorm:

@@ -6,7 +6,7 @@ variants Keras and Gluon build (zoo.specs.resnet says who builds which).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 from keras import layers
 
@@ -14,7 +14,7 @@ from zoo.specs.resnet import ResNetConfig
 
 from .layers import BatchNorm, activation, batch_norm, conv2d, max_pool
 
-Attention = Optional[Callable[..., object]]
+Attention = Callable[..., object] | None
 
 
 def _bn(x, config: ResNetConfig, name: str):

@@ -119,7 +119,7 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
                     module.running_mean.copy_(uniform(module.running_mean.shape, -0.2, 0.2))
                     module.running_var.copy_(uniform(module.running_var.shape, 0.5, 1.5))
                 continue
-            for name, param in module.named_parameters(recurse=False):
+            for param in module.parameters(recurse=False):
                 if param.dim() > 1:
                     fan_in = param[0].numel()
                     param.copy_(torch.randn(param.shape, generator=generator) * (1.0 / fan_in) ** 0.5)

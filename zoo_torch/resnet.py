@@ -5,14 +5,14 @@ load with strict=True. `attention` lets a family put a module (SE) on each block
 `conv_bias` / `input_norm` the variants Keras and Gluon build (zoo.specs.resnet says who builds which)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 from torch import nn
 
 from zoo.specs.resnet import ResNetConfig
 
 # channels -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
-Attention = Optional[Callable[[int], nn.Module]]
+Attention = Callable[[int], nn.Module] | None
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, bias: bool = False) -> nn.Conv2d:

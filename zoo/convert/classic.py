@@ -312,6 +312,11 @@ def from_gluon_vgg(net):
 TIMM_VGG_FEATURES = ("Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d")
 
 
+def _pair(value) -> tuple:
+    """A torch size argument (3, or (3, 3)) as a pair."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 @converter("timm")
 def from_timm_vgg(model):
     if not (is_instance_of(model, "timm.models") and class_name(model) == "VGG"):
@@ -348,10 +353,9 @@ def from_timm_vgg(model):
         elif kind == "ReLU":
             reading.relu()
         else:
-            pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
-            if module.ceil_mode or pair(module.padding) != (0, 0):
+            if module.ceil_mode or _pair(module.padding) != (0, 0):
                 raise reading.fail("a max pool pads or rounds up; VGG's do not")
-            reading.pool(pair(module.kernel_size), pair(module.stride), "a max pool")
+            reading.pool(_pair(module.kernel_size), _pair(module.stride), "a max pool")
     reading.dropout.update({float(mlp.drop.p), float(head.drop.p)})
     # pre_logits.fc1 is a Linear over the pooled 7x7 map written as a 7x7 convolution, fc2 a 1x1 one.
     fc1, fc2 = numpy(mlp.fc1.weight), numpy(mlp.fc2.weight)

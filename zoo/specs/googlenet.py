@@ -107,7 +107,7 @@ class GoogLeNetConfig(FamilyConfig):
     def feature_size(self, size: int) -> int:
         stem = STEMS[self.stem]
         size = conv_out(size, stem["kernel"], stem["stride"], stem["padding"])
-        for name, kernel, stride in self.pools():
+        for _, kernel, stride in self.pools():
             if size < 1:
                 return 0
             size = conv_out(size, kernel, stride, ceil_mode=True)
