@@ -13,9 +13,10 @@ from pathlib import Path
 import zoo
 
 from . import flops
-from .common import (UsageError, add_input_size_option, add_json_option, add_models_arguments, add_set_option,
-                     check_knobs, fmt_num, format_table, input_size_for, knob_label, knob_variants,
-                     selected_models, writable_file, write_json)
+from .files import writable_file, write_json
+from .knobs import add_set_option, check_knobs, input_size_for, knob_label, knob_variants
+from .options import UsageError, add_input_size_option, add_json_option, add_models_arguments, selected_models
+from .tables import fmt_num, format_table
 
 DESCRIPTION = (
     "Stage by stage (the stem, every stage the spec declares, the head): output channels x height x width, "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import zoo
 
-from .common import ArgumentParser, UsageError, int_at_least, positive_float, positive_int, resolve_models
+from .options import ArgumentParser, UsageError, int_at_least, positive_float, positive_int, resolve_models
 from .worker import PRE_ROUND_SHARE
 
 PROG = "python -m compare.baseline"

@@ -11,7 +11,8 @@ import sys
 
 import zoo
 
-from .common import PROG, ArgumentParser, UsageError, load_plugins
+from .frameworks import load_plugins
+from .options import PROG, ArgumentParser, UsageError
 
 # Sub-command modules of this package, in the order `--help` lists them.
 COMMANDS = ("listing", "summary", "arch", "efficiency", "crosscheck", "bench", "train", "gradcheck")

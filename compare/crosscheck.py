@@ -25,11 +25,13 @@ import numpy as np
 
 import zoo
 
-from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
-                     add_json_option, add_models_arguments, add_seed_option, add_set_option, add_tol_option,
-                     can_build, check_knobs, fmt_num, format_table, framework_installed, input_size_for, knob_label,
-                     knob_variants, non_negative_float, resolve_frameworks, selected_models, writable_file,
-                     write_json)
+from .files import writable_file, write_json
+from .frameworks import can_build, framework_installed, resolve_frameworks
+from .knobs import add_set_option, check_knobs, input_size_for, knob_label, knob_variants
+from .options import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                      add_json_option, add_models_arguments, add_seed_option, add_tol_option, non_negative_float,
+                      selected_models)
+from .tables import fmt_num, format_table
 from .progress import Progress
 
 DEFAULT_TOL = 1e-4

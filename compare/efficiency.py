@@ -13,8 +13,10 @@ from pathlib import Path
 import zoo
 
 from . import flops
-from .common import (UsageError, add_frameworks_option, add_out_option, fmt_num, format_table, resolve_frameworks,
-                     writable_dir, write_json)
+from .files import writable_dir, write_json
+from .frameworks import resolve_frameworks
+from .options import UsageError, add_frameworks_option, add_out_option
+from .tables import fmt_num, format_table
 
 
 def add_parser(commands) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import zoo
 
-from .common import atomic_write_text
+from .files import atomic_write_text
 
 _MEMO: dict[str, int] = {}
 _DISK: dict[str, int] | None = None

@@ -27,10 +27,12 @@ import numpy as np
 
 import zoo
 
-from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
-                     add_json_option, add_models_arguments, add_seed_option, add_set_option, add_tol_option,
-                     check_knobs, framework_installed, input_size_for, knob_variants, positive_int,
-                     non_negative_float, resolve_frameworks, selected_models, writable_file, write_json)
+from .files import writable_file, write_json
+from .frameworks import framework_installed, resolve_frameworks
+from .knobs import add_set_option, check_knobs, input_size_for, knob_variants
+from .options import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                      add_json_option, add_models_arguments, add_seed_option, add_tol_option, non_negative_float,
+                      positive_int, selected_models)
 
 TOLERANCE = 1e-3
 LAYER_FLOOR = 1.0

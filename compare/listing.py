@@ -7,7 +7,9 @@ import sys
 import zoo
 
 from . import flops
-from .common import can_build, fmt_num, format_table, writable_file, write_json
+from .files import writable_file, write_json
+from .frameworks import can_build
+from .tables import fmt_num, format_table
 
 
 def add_parser(commands) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import zoo
 
-from .common import atomic_write_text, fmt_num, format_table, knob_label
+from .files import atomic_write_text
+from .knobs import knob_label
+from .tables import fmt_num, format_table
 
 # Results written before `memory_exact` was recorded said so at the end of their memory method.
 _REUSED_NOTE = "; worker reused"

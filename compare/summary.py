@@ -8,9 +8,10 @@ from collections import Counter
 import zoo
 
 from . import flops
-from .common import (UsageError, add_frameworks_option, add_input_size_option, add_model_argument, add_set_option,
-                     can_build, check_knobs, format_table, input_size_for, knob_label, knob_variants,
-                     resolve_frameworks, selected_model)
+from .frameworks import can_build, resolve_frameworks
+from .knobs import add_set_option, check_knobs, input_size_for, knob_label, knob_variants
+from .options import UsageError, add_frameworks_option, add_input_size_option, add_model_argument, selected_model
+from .tables import format_table
 from .layers import LayerTable, layer_table, merge_order
 
 MARK = "*"

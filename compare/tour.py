@@ -14,7 +14,9 @@ import zoo
 from . import crosscheck as crosscheck_module
 from .bench import run_bench
 from . import report
-from .common import PROG, UsageError, can_build, resolve_frameworks, writable_dir, write_json
+from .files import writable_dir, write_json
+from .frameworks import can_build, resolve_frameworks
+from .options import PROG, UsageError
 
 # Named defaults, preferred as a family's representative when registered.
 PREFERRED = ("lenet5", "alexnet", "vgg16", "nin", "googlenet", "resnet18", "se_resnet50", "densenet121",

@@ -25,11 +25,12 @@ import numpy as np
 import zoo
 from zoo.errors import WeightFileError, WeightMismatchError
 
-from .common import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
-                     add_model_argument, add_out_option, add_overwrite_option, add_seed_option, add_set_option,
-                     atomic_write_bytes, check_knobs, input_size_for, int_at_least, knob_variants,
-                     non_negative_float, positive_float, positive_int, resolve_frameworks, selected_model,
-                     unit_interval, writable_dir, writable_file, write_json)
+from .files import atomic_write_bytes, writable_dir, writable_file, write_json
+from .frameworks import resolve_frameworks
+from .knobs import add_set_option, check_knobs, input_size_for, knob_variants
+from .options import (UsageError, add_batch_size_option, add_frameworks_option, add_input_size_option,
+                      add_model_argument, add_out_option, add_overwrite_option, add_seed_option, int_at_least,
+                      non_negative_float, positive_float, positive_int, selected_model, unit_interval)
 from .datasets import Dataset, DatasetError, check_source, load_dataset
 
 SCHEDULES = ("cosine", "step", "constant")

@@ -31,9 +31,9 @@ import traceback
 
 import zoo
 from zoo.benchtools import PEAK_N, timed_rounds
-from zoo.contract import Skip
+from zoo.contract import BenchCell, Skip
 
-from .common import load_plugins
+from .frameworks import load_plugins
 
 MAX_ITERATIONS = 100_000
 # GPU warm-up: clocks ramp up, cudnn/cublas pick and cache kernels, the caching allocator fills. Warm up
@@ -75,13 +75,6 @@ def watch_parent(parent: int) -> None:
         _orphaned()
 
     threading.Thread(target=watchdog, name="bench-parent-watchdog", daemon=True).start()
-
-
-def _knob_values(value):
-    """JSON turned the knobs' tuples (depth tables, channel lists) into lists; the family configs want tuples."""
-    if isinstance(value, list):
-        return tuple(_knob_values(item) for item in value)
-    return value
 
 
 def main(argv: list[str]) -> int:
@@ -126,9 +119,7 @@ def main(argv: list[str]) -> int:
             elif op == "setup":
                 prepared = None
                 gc.collect()
-                cell = request["cell"]
-                cell["overrides"] = {k: _knob_values(v) for k, v in (cell.get("overrides") or {}).items()}
-                prepared, reply = setup(runner, cell, gpu=gpu)
+                prepared, reply = setup(runner, request["cell"], gpu=gpu)
                 iterations = reply["iterations"]
                 send(reply)
             elif op == "round":
@@ -190,10 +181,11 @@ def warm_up_gpu(prepared, cell: dict) -> tuple[float, int, bool]:
 
 def setup(runner, cell: dict, gpu: bool = False):
     """Build and prepare the cell, time its first call (tracing/compilation, cudnn autotuning), warm up,
-    calibrate the iterations of a round: everything untimed by the rounds."""
+    calibrate the iterations of a round: everything untimed by the rounds. `cell` is as the bench sent it
+    (`BenchCell.to_json`); the runner gets the BenchCell."""
     runner.memory_start()
     start = time.perf_counter()
-    prepared = runner.prepare(cell)
+    prepared = runner.prepare(BenchCell.from_json(cell))
     build_s = time.perf_counter() - start
     first_call_s = timed_rounds(prepared, 1)
     compile_s = first_call_s

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from compare import bench, cli
-from compare.common import UsageError
+from compare.options import UsageError
 
 pytestmark = pytest.mark.torch
 

@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 
 import zoo
-from compare import cli, common, crosscheck, gradcheck
+from compare import cli, crosscheck, frameworks, gradcheck, options
 from compare import train as training
-from compare.common import PLUGINS_ENV, UsageError, json_safe, write_json
+from compare.files import json_safe, write_json
+from compare.frameworks import PLUGINS_ENV
+from compare.options import UsageError
 
 pytestmark = pytest.mark.core
 
-INSTALLED = [fw for fw in zoo.FRAMEWORKS if common.framework_installed(fw)]
+INSTALLED = [fw for fw in zoo.FRAMEWORKS if frameworks.framework_installed(fw)]
 TWO = [zoo.REFERENCE_FRAMEWORK] + [fw for fw in INSTALLED if fw != zoo.REFERENCE_FRAMEWORK][:1]
 needs_two = pytest.mark.skipif(zoo.REFERENCE_FRAMEWORK not in INSTALLED or len(TWO) < 2,
                                reason="needs the reference framework and one other installed")
@@ -65,7 +67,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr(training, "_train_one", forbidden)
     monkeypatch.setattr(crosscheck, "crosscheck", forbidden)
     monkeypatch.setattr(gradcheck, "gradcheck", forbidden)
-    monkeypatch.setattr("compare.bench.run_bench", forbidden)
+    monkeypatch.setattr("compare.bench.cli.run_bench", forbidden)
 
 
 # ---------------------------------------------------------------- one spelling, parsed the same
@@ -102,11 +104,11 @@ def test_batch_size_is_one_number_except_in_bench_where_it_is_a_list():
 def test_many_models_are_named_the_same_way_in_every_sub_command():
     for command in ("crosscheck", "gradcheck", "bench"):
         args = parse(command, "lenet5,alexnet", "resnet1*")
-        assert common.selected_models(args) == ["lenet5", "alexnet", "resnet18", "resnet101", "resnet152"]
-        assert common.selected_models(parse(command, "--all")) == zoo.list_models()
+        assert options.selected_models(args) == ["lenet5", "alexnet", "resnet18", "resnet101", "resnet152"]
+        assert options.selected_models(parse(command, "--all")) == zoo.list_models()
     for command in ("summary", "train"):
-        assert common.selected_model(parse(command, "lenet5")) == "lenet5"
-        assert common.selected_model(parse(command, "--model", "lenet5")) == "lenet5"
+        assert options.selected_model(parse(command, "lenet5")) == "lenet5"
+        assert options.selected_model(parse(command, "--model", "lenet5")) == "lenet5"
 
 
 def test_every_sub_command_declares_a_shared_option_alike():
@@ -120,7 +122,7 @@ def test_every_sub_command_declares_a_shared_option_alike():
                     declared[command] = (action.type, action.metavar, action.nargs)
         assert set(TAKES[option]) <= set(declared), option
         if option == "--batch-size":
-            assert declared.pop("bench")[0] is common.positive_int_list
+            assert declared.pop("bench")[0] is options.positive_int_list
         assert len(set(declared.values())) == 1, (option, declared)
 
 

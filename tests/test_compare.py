@@ -19,7 +19,8 @@ import pytest
 
 import zoo
 from compare import baseline, bench, cli, crosscheck, flops, layers, summary, tour
-from compare.common import PLUGINS_ENV, format_table
+from compare.frameworks import PLUGINS_ENV
+from compare.tables import format_table
 from conftest import FRAMEWORKS, OTHER_FRAMEWORKS, framework_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ LENET_MACS = 6 * 28 * 28 * 25 + 16 * 10 * 10 * 150 + 400 * 120 + 120 * 84 + 84 *
 TINY = dict(repeat=2, min_round_s=0.01, warmup_s=0.0, peak_n=128, threads=1, show_progress=False, plots=False)
 
 PLUGIN = textwrap.dedent('''
-    import os, sys, types
+    import os
     from zoo.registry import ModelSpec, register, _REGISTRY
     from zoo.specs.lenet import LeNetConfig
 
@@ -39,16 +40,15 @@ PLUGIN = textwrap.dedent('''
         # LeNet's network takes only 32x32, but this spec says 28: its cells fail at the first call.
         register(_spec("lenet5_badsize", "lenet", 28))
         # A family whose PyTorch builder ends its process, as a segfault or an out-of-memory kill would.
-        crash = types.ModuleType("zoo_torch.crashy")
-        crash.build = lambda config, num_classes, in_channels: os._exit(3)
-        sys.modules["zoo_torch.crashy"] = crash
+        import zoo_torch
+        zoo_torch.FAMILIES["crashy"] = lambda config, *, num_classes, in_channels: os._exit(3)
         register(_spec("crashy", "crashy", 32))
 ''')
 
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
-    from compare.common import load_plugins
+    from compare.frameworks import load_plugins
     from zoo.registry import _REGISTRY
 
     path = tmp_path / "zoo_test_plugin.py"
@@ -58,8 +58,8 @@ def plugin(tmp_path, monkeypatch):
     yield path
     for name in ("lenet5_badsize", "crashy"):
         _REGISTRY.pop(name, None)
-    for module in ("zoo_torch.crashy", "zoo_plugin_zoo_test_plugin"):
-        sys.modules.pop(module, None)
+    zoo.backend("torch").FAMILIES.pop("crashy", None)
+    sys.modules.pop("zoo_plugin_zoo_test_plugin", None)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import zoo
-from compare import bench, cli, common, report
+import compare.frameworks
+from compare import bench, cli, options, report
 from zoo.benchtools import datasheet_peak
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,15 +145,15 @@ def test_sequential_children_are_flax_data_with_torch_names():
 @pytest.mark.core
 def test_frameworks_left_out_of_the_default_set_are_named_once(monkeypatch, capsys):
     here = {"torch", "jax"}
-    monkeypatch.setattr(common, "framework_installed", lambda fw: fw in here)
-    monkeypatch.setattr(common, "_NOTED_ABSENT", set())
-    assert common.resolve_frameworks(None) == ["torch", "jax"]
-    assert common.resolve_frameworks(None) == ["torch", "jax"]
+    monkeypatch.setattr(compare.frameworks, "framework_installed", lambda fw: fw in here)
+    monkeypatch.setattr(compare.frameworks, "_NOTED_ABSENT", set())
+    assert compare.frameworks.resolve_frameworks(None) == ["torch", "jax"]
+    assert compare.frameworks.resolve_frameworks(None) == ["torch", "jax"]
     err = capsys.readouterr().err
     assert err.count("not here") == 1
     assert "tf (tensorflow is not installed)" in err and "mxnet (mxnet is not installed)" in err
     # Frameworks asked for by name are not noted: an absent one is an error there.
-    assert common.resolve_frameworks("torch") == ["torch"] and capsys.readouterr().err == ""
+    assert compare.frameworks.resolve_frameworks("torch") == ["torch"] and capsys.readouterr().err == ""
 
 
 @pytest.mark.core
@@ -204,12 +205,12 @@ def test_the_readme_gpu_benchmark_is_the_one_the_issue_asks_for():
     parser = cli.build_parser()
     crosscheck, eager, compiled = (parser.parse_args(c[4:]) for c in commands)
     models = ["resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0"]
-    assert crosscheck.command == "crosscheck" and common.split_list(crosscheck.models) == models
+    assert crosscheck.command == "crosscheck" and options.split_list(crosscheck.models) == models
     for args, frameworks, compile_ in ((eager, "torch,jax", False), (compiled, "torch", True)):
-        assert args.command == "bench" and common.split_list(args.models) == models
-        assert common.split_list(args.frameworks) == frameworks.split(",")
+        assert args.command == "bench" and options.split_list(args.models) == models
+        assert options.split_list(args.frameworks) == frameworks.split(",")
         assert (args.device, args.amp, args.compile, args.batch_size) == ("gpu", "on", compile_, [32, 256])
-        assert common.split_list(args.modes) == ["infer", "train"]
+        assert options.split_list(args.modes) == ["infer", "train"]
     assert eager.out != compiled.out
 
 

@@ -11,15 +11,80 @@ canonical mappings (PyTorch `state_dict` names and layouts, see `zoo.weights`).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import UnknownModelError
 from .inputs import InputSignature
 
 
 # ---------------------------------------------------------------- benchmark cells
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BenchCell:
+    """One benchmark cell: a model, built one way, timed in one framework at one batch size and mode.
+
+    `to_json` is the cell as the bench sends it to its worker, `from_json` reads that back and reads a
+    record of results.json as well (its `knobs`, and the defaults of the fields that older files lack).
+    Two cells are one when their `key`s are: a resumed run recognises the cells a results file already holds.
+    """
+
+    model: str
+    family: str | None = None
+    framework: str
+    implementation: str = "zoo"           # "zoo", or "reference": the framework's own implementation
+    reference_name: str | None = None     # that implementation's dotted name
+    reference_variant: str | None = None  # where it builds another variant of the architecture: what differs
+    # The family's knobs as (name, value) pairs, for `zoo.create_model(..., **dict(overrides))`.
+    overrides: tuple[tuple[str, Any], ...] = ()
+    mode: str                             # "infer" or "train"
+    batch_size: int
+    input_size: int
+    num_classes: int | None = None        # None only where read back from a results record, which omits it
+    device_requested: str = "auto"        # "auto", "cpu" or "gpu"
+    compile: bool = False                 # the framework's optional compiler, where it has one
+    amp: str = "auto"                     # mixed precision on GPU: "auto" (on for GPU), "on", "off"
+    channels_last: str = "auto"           # memory format, read by the frameworks that have the choice
+    min_round_s: float = 0.5              # least duration of one timed round
+    warmup_s: float = 0.2                 # untimed warm-up (on GPU, at least until timings settle)
+    threads_requested: int | None = None  # intra-op threads; None: the framework's own choice
+
+    @property
+    def key(self) -> tuple:
+        """What the cell measures; not how long its rounds last or which reference it names. The knobs as
+        JSON, not repr: a knob's tuple comes back from results.json as a list, and must be the same cell."""
+        return (self.model, self.framework, self.implementation, self.mode, int(self.batch_size),
+                int(self.input_size), self.device_requested, bool(self.compile), self.amp, self.threads_requested,
+                json.dumps(dict(self.overrides), sort_keys=True))
+
+    def __eq__(self, other: object) -> bool:
+        return self.key == other.key if isinstance(other, BenchCell) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        data["overrides"] = dict(self.overrides)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BenchCell:
+        names = {item.name for item in fields(cls)} - {"overrides"}
+        knobs = data.get("knobs", data.get("overrides")) or {}
+        return cls(**{name: value for name, value in data.items() if name in names},
+                   overrides=tuple((name, _knob_value(value)) for name, value in knobs.items()))
+
+
+def _knob_value(value: Any) -> Any:
+    """JSON turned the knobs' tuples (depth tables, channel lists) into lists; the family configs want tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_knob_value(item) for item in value)
+    return value
+
 
 @dataclass
 class Prepared:
@@ -45,10 +110,10 @@ class BenchRunner(Protocol):
     Made by the backend's `bench_runner(device, options)`, with device "cpu", "gpu" or "auto" and options
     {"threads": N|None}; the shared measuring tools (host memory, timed rounds, the peak probe's timing)
     are in `zoo.benchtools`.
-    A cell is a dict with model, implementation ("zoo" or "reference"), mode ("infer" or "train"),
-    batch_size, input_size, num_classes, amp ("auto", "on", "off"), compile (bool), channels_last
+    A cell is a `BenchCell`; a runner reads its model, implementation ("zoo" or "reference"), mode ("infer"
+    or "train"), batch_size, input_size, num_classes, amp ("auto", "on", "off"), compile (bool), channels_last
     ("auto", "on", "off", read by the frameworks that have the choice), and overrides (the family's knobs,
-    passed to `zoo.create_model(..., **overrides)` for the zoo's models; `bench --set` sweeps them).
+    passed to `zoo.create_model(..., **dict(overrides))` for the zoo's models; `bench --set` sweeps them).
     Timing rule: the clock is read only after the device finished the work queued before it.
     """
 
@@ -73,7 +138,7 @@ class BenchRunner(Protocol):
     def memory_peak(self) -> tuple[float | None, str]:
         """(peak MiB since memory_start, how it was measured)."""
 
-    def prepare(self, cell: dict) -> Prepared:
+    def prepare(self, cell: BenchCell) -> Prepared:
         """Build, put synthetic inputs on the device, compile; raise Skip where the cell cannot run here."""
 
 
@@ -97,11 +162,28 @@ class Trainer(Protocol):
 
 # ---------------------------------------------------------------- the module interface
 
+class Builder(Protocol):
+    """A family's builder, the same in every backend: the model of `config` (the family's configuration,
+    validated by its spec), ready to call, with `num_classes` outputs and `in_channels` input channels."""
+
+    def __call__(self, config, *, num_classes: int, in_channels: int) -> Any:
+        ...
+
+
+def family_builder(families: Mapping[str, Builder], framework: str, family: str) -> Builder:
+    """`families[family]`, or an error naming the families the backend `framework` builds."""
+    if family not in families:
+        raise UnknownModelError(f"framework {framework!r} builds no {family!r} family; it builds "
+                                f"{', '.join(sorted(families))} (a plugin adds one to zoo_<framework>.FAMILIES)")
+    return families[family]
+
+
 class Backend(Protocol):
     """The names a backend package defines (documentation and `check_backend`'s list)."""
 
     FRAMEWORK: str   # its registry name
     LAYOUT: str      # "NCHW" or "NHWC": what its models take
+    FAMILIES: Mapping[str, Builder]  # family name (`ModelSpec.family`) -> its builder
 
     def version(self) -> str:
         """The framework's version."""
@@ -186,7 +268,7 @@ def first_shape(output) -> tuple[int, ...] | None:
 #       `config.outline()`), with each stage's parameters, output shape and receptive field
 REFERENCE_ONLY = ("randomize", "calibrate_batchnorm", "count_macs", "initial_weights", "stage_profile")
 
-REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT")
+REQUIRED = tuple(name for name in Backend.__dict__ if not name.startswith("_")) + ("FRAMEWORK", "LAYOUT", "FAMILIES")
 
 
 def check_backend(module, *, reference: bool = False) -> list[str]:
@@ -213,4 +295,23 @@ def check_backend(module, *, reference: bool = False) -> list[str]:
                 problems.append(f"{module.__name__}.{name}{inspect.signature(value)} does not take ({', '.join(want)})")
     if getattr(module, "LAYOUT", None) not in ("NCHW", "NHWC"):
         problems.append(f"{module.__name__}.LAYOUT must be 'NCHW' or 'NHWC'")
+    for family, build in getattr(module, "FAMILIES", {}).items():
+        problems += [f"{module.__name__}.FAMILIES[{family!r}]: {problem}" for problem in builder_problems(build)]
+    return problems
+
+
+def builder_problems(build) -> list[str]:
+    """How `build` departs from the builder's signature, `build(config, *, num_classes, in_channels)`."""
+    try:
+        parameters = list(inspect.signature(build).parameters.values())
+    except (TypeError, ValueError):
+        return [f"{build!r} has no signature to check"]
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywords = {p.name for p in parameters if p.kind == p.KEYWORD_ONLY}
+    required = {p.name for p in parameters if p.default is p.empty and p.kind != p.VAR_KEYWORD}
+    problems = []
+    if len(positional) != 1:
+        problems.append(f"takes {len(positional)} positional arguments ({', '.join(positional)}), not one (config)")
+    if keywords != {"num_classes", "in_channels"} or required - {*positional[:1], "num_classes", "in_channels"}:
+        problems.append(f"takes the keywords ({', '.join(sorted(keywords))}), not (num_classes, in_channels) alone")
     return problems

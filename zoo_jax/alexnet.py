@@ -5,8 +5,9 @@ from flax import nnx
 
 from zoo.specs.alexnet import AlexNetConfig
 
-from . import Network
-from .layers import AdaptiveAvgPool2d, Conv2d, Dropout, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential, flatten
+from .layers import (AdaptiveAvgPool2d, Conv2d, Dropout, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
+                     flatten, init_rngs)
+from .network import Network
 
 
 def make_features(config: AlexNetConfig, in_channels: int, *, rngs: nnx.Rngs) -> Sequential:
@@ -47,5 +48,5 @@ class AlexNet(Network):
         return self.classifier(flatten(x))
 
 
-def build(config: AlexNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return AlexNet(config, num_classes, in_channels, rngs=rngs)
+def build(config: AlexNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return AlexNet(config, num_classes, in_channels, rngs=init_rngs())

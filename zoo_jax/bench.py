@@ -9,7 +9,7 @@ import time
 
 import zoo
 from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds
-from zoo.contract import Prepared, Skip
+from zoo.contract import BenchCell, Prepared, Skip
 
 # Flax ships no model zoo of these architectures, so JAX has no reference column.
 REFERENCES = ReferenceCatalogue("flax")
@@ -130,24 +130,24 @@ class Runner:
             return peak / 2 ** 20, method
         return self.memory.peak_mb(), self.memory.method
 
-    def prepare(self, cell: dict) -> Prepared:
+    def prepare(self, cell: BenchCell) -> Prepared:
         jax = self.jax
         import jax.numpy as jnp
 
         from .steps import compiler_options, inference, train_step
 
-        if cell["implementation"] == "reference":
+        if cell.implementation == "reference":
             raise Skip("Flax ships no reference implementation of this model")
         with jax.default_device(self.jax_device):
-            model = zoo.create_model(cell["model"], "jax", **cell.get("overrides", {}))
-            spec = zoo.get_spec(cell["model"])
-            batch, size = cell["batch_size"], cell["input_size"]
+            model = zoo.create_model(cell.model, "jax", **dict(cell.overrides))
+            spec = zoo.get_spec(cell.model)
+            batch, size = cell.batch_size, cell.input_size
             key_x, key_y = jax.random.split(jax.random.key(0))
             images = jax.random.normal(key_x, (batch, size, size, spec.in_channels), jnp.float32)
-            labels = jax.random.randint(key_y, (batch,), 0, cell["num_classes"])
-        amp = self.device == "gpu" and cell["amp"] in ("auto", "on")
+            labels = jax.random.randint(key_y, (batch,), 0, cell.num_classes)
+        amp = self.device == "gpu" and cell.amp in ("auto", "on")
         compute_dtype = jnp.bfloat16 if amp else None
-        train = cell["mode"] == "train"
+        train = cell.mode == "train"
         start = time.perf_counter()
         if not train:
             forward, params, rest = inference(model, compute_dtype)
@@ -179,6 +179,6 @@ class Runner:
         if amp:
             parts.append("bfloat16 compute, float32 parameters")
         parts.append(self.device if self.device == "gpu" else f"cpu, {self.threads} threads")
-        notes = [] if not cell.get("compile") else ["JAX always compiles: --compile changes nothing here"]
+        notes = [] if not cell.compile else ["JAX always compiles: --compile changes nothing here"]
         return Prepared(step, sync, "jax: " + ", ".join(parts), precision="amp bfloat16" if amp else "fp32",
                         notes=notes, keep=[model, images, labels], compile_s=compile_s)

@@ -8,8 +8,8 @@ from flax import nnx
 
 from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
-from . import Network
-from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, fill, normal
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, fill, init_rngs, normal
+from .network import Network
 
 
 def _norm(config: DenseNetConfig, channels: int) -> BatchNorm2d:
@@ -148,5 +148,5 @@ def _initialize(model: DenseNet, rngs: nnx.Rngs) -> None:
     fill(model.classifier.bias, 0.0)
 
 
-def build(config: DenseNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return DenseNet(config, num_classes, in_channels, rngs=rngs)
+def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return DenseNet(config, num_classes, in_channels, rngs=init_rngs())

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from functools import partial
 
-from flax import nnx
 
 from zoo.specs.efficientnet import EfficientNetConfig
 
-from . import Network
-from .layers import BatchNorm2d, Dropout, Linear, Sequential
+from .layers import BatchNorm2d, Dropout, Linear, Sequential, init_rngs
+from .network import Network
 from .mobilenet import ConvBNAct, InvertedResidual, MobileNet, init_weights
 
 
-def build(config: EfficientNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
+def build(config: EfficientNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    rngs = init_rngs()
     norm = partial(BatchNorm2d, eps=config.bn_eps, momentum=config.bn_momentum)
     features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="silu", padding=config.padding,
                           rngs=rngs)]

@@ -15,9 +15,9 @@ from flax import nnx
 
 from zoo.specs.googlenet import STEMS, GoogLeNetConfig
 
-from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Identity, Linear, MaxPool2d, Sequential,
-                     flatten, on_device)
+                     flatten, init_rngs, on_device)
+from .network import Network
 
 # What torchvision returns in training mode with the auxiliary classifiers on.
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -167,5 +167,5 @@ class GoogLeNet(Network):
         return x
 
 
-def build(config: GoogLeNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return GoogLeNet(config, num_classes, in_channels, rngs=rngs)
+def build(config: GoogLeNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return GoogLeNet(config, num_classes, in_channels, rngs=init_rngs())

@@ -63,6 +63,16 @@ def fill(variable: nnx.Variable, value: float) -> None:
     variable.set_value(on_device(np.full(array.shape, value), array.dtype))
 
 
+# The seed of every model's initialisation (the `params` stream) and of its dropout masks, so that a model is
+# built the same every time.
+SEED = 0
+
+
+def init_rngs() -> nnx.Rngs:
+    """The random streams every family's builder starts from."""
+    return nnx.Rngs(params=SEED, dropout=SEED + 1)
+
+
 def host_random(rngs: nnx.Rngs) -> np.random.Generator:
     """A NumPy generator seeded from the `params` stream of `rngs`.
 

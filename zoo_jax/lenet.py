@@ -5,8 +5,8 @@ from flax import nnx
 
 from zoo.specs.lenet import LeNetConfig
 
-from . import Network
-from .layers import ACTIVATIONS, AvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Sequential, flatten
+from .layers import ACTIVATIONS, AvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Sequential, flatten, init_rngs
+from .network import Network
 
 POOLS = {"avg": AvgPool2d, "max": MaxPool2d}
 
@@ -33,5 +33,5 @@ class LeNet(Network):
         return self.classifier(flatten(self.features(x)))
 
 
-def build(config: LeNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return LeNet(config, num_classes, in_channels, rngs=rngs)
+def build(config: LeNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return LeNet(config, num_classes, in_channels, rngs=init_rngs())

@@ -18,23 +18,9 @@ from zoo.specs.mobilenet import (
     MobileNetV3Config,
 )
 
-from . import Network, named_modules
-from .layers import (
-    ACTIVATIONS,
-    AdaptiveAvgPool2d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Hardswish,
-    Linear,
-    Sequential,
-    StochasticDepth,
-    fans,
-    fill,
-    flatten,
-    normal,
-    uniform,
-)
+from .layers import (ACTIVATIONS, AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Hardswish, Linear, Sequential,
+                     StochasticDepth, fans, fill, flatten, init_rngs, normal, uniform)
+from .network import Network, named_modules
 
 
 class ConvBNAct(Sequential):
@@ -189,7 +175,8 @@ def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int, 
 BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
 
 
-def build(config: MobileNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
+def build(config: MobileNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    rngs = init_rngs()
     model = BUILDERS[type(config)](config, num_classes, in_channels, rngs=rngs)
     init_weights(model, rngs)
     return model

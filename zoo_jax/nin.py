@@ -5,8 +5,8 @@ from flax import nnx
 
 from zoo.specs.nin import NiNConfig
 
-from . import Network
-from .layers import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, MaxPool2d, ReLU, Sequential
+from .layers import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, MaxPool2d, ReLU, Sequential, init_rngs
+from .network import Network
 
 
 def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int,
@@ -40,5 +40,5 @@ class NiN(Network):
         return self.classifier(self.features(x))
 
 
-def build(config: NiNConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return NiN(config, num_classes, in_channels, rngs=rngs)
+def build(config: NiNConfig, *, num_classes: int, in_channels: int) -> Network:
+    return NiN(config, num_classes, in_channels, rngs=init_rngs())

@@ -1,5 +1,6 @@
 """ResNet in Flax NNX, module for module `zoo_torch.resnet` (torchvision's tree, so its checkpoints load).
-`attention` lets a family put a module (SE) on each block's residual branch.
+The network is the spec's plan (`ResNetConfig.plan`): every block's convolutions, strides, biases,
+shortcut and SE module are decided there, and only translated into modules here.
 
 `preactivation=True` builds ResNet v2's pre-activation blocks; `conv_bias` and `input_norm` the
 variants Keras and Gluon build (zoo.specs.resnet says who builds which)."""
@@ -12,27 +13,33 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
-from zoo.specs.resnet import ResNetConfig
+from zoo.plan import Conv
+from zoo.specs.resnet import ResidualBlock, ResNetConfig, ResNetPlan
 
-from . import Network
 from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Layer, Linear, MaxPool2d, ReLU, Sequential,
-                     fans, fill, flatten, normal, on_device)
+                     fans, fill, flatten, init_rngs, normal, on_device)
+from .network import Network
 
-# (channels, *, rngs) -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
-Attention = Callable[..., nnx.Module] | None
-
-
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, bias: bool = False, *,
-            rngs: nnx.Rngs) -> Conv2d:
-    return Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=bias, rngs=rngs)
+# (channels, squeezed channels, *, rngs) -> the module a block's `se` plan asks for (zoo_jax.senet's)
+SqueezeExcitation = Callable[..., nnx.Module]
+Norm = Callable[[int], BatchNorm2d]
 
 
-def conv1x1(in_planes: int, out_planes: int, stride: int = 1, bias: bool = False, *, rngs: nnx.Rngs) -> Conv2d:
-    return Conv2d(in_planes, out_planes, 1, stride=stride, bias=bias, rngs=rngs)
+def conv2d(conv: Conv, *, rngs: nnx.Rngs) -> Conv2d:
+    return Conv2d(conv.in_channels, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding,
+                  groups=conv.groups, bias=conv.bias, rngs=rngs)
 
 
-def _norm(config: ResNetConfig) -> Callable[[int], BatchNorm2d]:
-    return lambda channels: BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
+def _shortcut(plan: ResidualBlock, norm: Norm, rngs: nnx.Rngs) -> Sequential | None:
+    if plan.downsample is None:
+        return None
+    projection = conv2d(plan.downsample, rngs=rngs)
+    # v2's projection is a bare convolution: `downsample.0` alone
+    return Sequential(projection) if plan.preactivation else Sequential(projection, norm(plan.downsample.out_channels))
+
+
+def _se(plan: ResidualBlock, se: SqueezeExcitation | None, rngs: nnx.Rngs) -> nnx.Module | None:
+    return None if plan.se is None else se(plan.out_channels, plan.se, rngs=rngs)
 
 
 class InputNorm(Layer):
@@ -77,39 +84,34 @@ class _Block(nnx.Module):
 
 
 class BasicBlock(_Block):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
-        norm = _norm(config)
-        _, _, bias3x3 = config.conv_biases()
-        self.conv1 = conv3x3(inplanes, planes, stride, bias=bias3x3, rngs=rngs)
-        self.bn1 = norm(planes)
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, *,
+                 rngs: nnx.Rngs) -> None:
+        conv1, conv2 = plan.convs
+        self.conv1 = conv2d(conv1, rngs=rngs)
+        self.bn1 = norm(conv1.out_channels)
         self.relu = ReLU()
-        self.conv2 = conv3x3(planes, planes, bias=bias3x3, rngs=rngs)
-        self.bn2 = norm(planes)
-        self.se = None if attention is None else attention(planes, rngs=rngs)
-        self.downsample = downsample
+        self.conv2 = conv2d(conv2, rngs=rngs)
+        self.bn2 = norm(conv2.out_channels)
+        self.se = _se(plan, se, rngs)
+        self.downsample = _shortcut(plan, norm, rngs)
 
     def residual(self, x):
         return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
 
 class Bottleneck(_Block):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
-        norm = _norm(config)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
-        self.conv1 = conv1x1(inplanes, width, stride1, bias=bias1x1, rngs=rngs)
-        self.bn1 = norm(width)
-        self.conv2 = conv3x3(width, width, stride2, config.groups, bias=bias3x3, rngs=rngs)
-        self.bn2 = norm(width)
-        self.conv3 = conv1x1(width, out, bias=bias1x1, rngs=rngs)
-        self.bn3 = norm(out)
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, *,
+                 rngs: nnx.Rngs) -> None:
+        conv1, conv2, conv3 = plan.convs
+        self.conv1 = conv2d(conv1, rngs=rngs)
+        self.bn1 = norm(conv1.out_channels)
+        self.conv2 = conv2d(conv2, rngs=rngs)
+        self.bn2 = norm(conv2.out_channels)
+        self.conv3 = conv2d(conv3, rngs=rngs)
+        self.bn3 = norm(conv3.out_channels)
         self.relu = ReLU()
-        self.se = None if attention is None else attention(out, rngs=rngs)
-        self.downsample = downsample
+        self.se = _se(plan, se, rngs)
+        self.downsample = _shortcut(plan, norm, rngs)
 
     def residual(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -131,39 +133,34 @@ class _PreActBlock(nnx.Module):
 
 
 class PreActBasicBlock(_PreActBlock):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
-        norm = _norm(config)
-        _, _, bias3x3 = config.conv_biases()
-        self.bn1 = norm(inplanes)
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, *,
+                 rngs: nnx.Rngs) -> None:
+        conv1, conv2 = plan.convs
+        self.bn1 = norm(conv1.in_channels)
         self.relu = ReLU()
-        self.conv1 = conv3x3(inplanes, planes, stride, bias=bias3x3, rngs=rngs)
-        self.bn2 = norm(planes)
-        self.conv2 = conv3x3(planes, planes, bias=bias3x3, rngs=rngs)
-        self.se = None if attention is None else attention(planes, rngs=rngs)
-        self.downsample = downsample
+        self.conv1 = conv2d(conv1, rngs=rngs)
+        self.bn2 = norm(conv2.in_channels)
+        self.conv2 = conv2d(conv2, rngs=rngs)
+        self.se = _se(plan, se, rngs)
+        self.downsample = _shortcut(plan, norm, rngs)
 
     def residual(self, x):
         return self.conv2(self.relu(self.bn2(self.conv1(x))))
 
 
 class PreActBottleneck(_PreActBlock):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nnx.Module | None, attention: Attention = None, *, rngs: nnx.Rngs) -> None:
-        norm = _norm(config)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
-        self.bn1 = norm(inplanes)
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, *,
+                 rngs: nnx.Rngs) -> None:
+        conv1, conv2, conv3 = plan.convs
+        self.bn1 = norm(conv1.in_channels)
         self.relu = ReLU()
-        self.conv1 = conv1x1(inplanes, width, stride1, bias=bias1x1, rngs=rngs)
-        self.bn2 = norm(width)
-        self.conv2 = conv3x3(width, width, stride2, config.groups, bias=bias3x3, rngs=rngs)
-        self.bn3 = norm(width)
-        self.conv3 = conv1x1(width, out, bias=bias1x1, rngs=rngs)
-        self.se = None if attention is None else attention(out, rngs=rngs)
-        self.downsample = downsample
+        self.conv1 = conv2d(conv1, rngs=rngs)
+        self.bn2 = norm(conv2.in_channels)
+        self.conv2 = conv2d(conv2, rngs=rngs)
+        self.bn3 = norm(conv3.in_channels)
+        self.conv3 = conv2d(conv3, rngs=rngs)
+        self.se = _se(plan, se, rngs)
+        self.downsample = _shortcut(plan, norm, rngs)
 
     def residual(self, x):
         out = self.conv1(x)
@@ -171,43 +168,29 @@ class PreActBottleneck(_PreActBlock):
         return self.conv3(self.relu(self.bn3(out)))
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
-PREACT_BLOCKS = {"basic": PreActBasicBlock, "bottleneck": PreActBottleneck}
+# (kind, preactivation) -> the block's module
+BLOCKS = {("basic", False): BasicBlock, ("bottleneck", False): Bottleneck,
+          ("basic", True): PreActBasicBlock, ("bottleneck", True): PreActBottleneck}
 
 
 class ResNet(Network):
-    def __init__(self, config: ResNetConfig, num_classes: int, in_channels: int,
-                 attention: Attention = None, *, rngs: nnx.Rngs) -> None:
-        block = (PREACT_BLOCKS if config.preactivation else BLOCKS)[config.block]
-        norm = _norm(config)
-        inplanes = config.stem_width
-        bias_outer, _, _ = config.conv_biases()
-        self.input_bn = (InputNorm(in_channels, eps=config.bn_eps, momentum=config.bn_momentum)
-                         if config.input_norm else None)
-        kernel, stride, padding = config.stem_conv
-        self.conv1 = Conv2d(in_channels, inplanes, kernel, stride=stride, padding=padding, bias=bias_outer,
-                            rngs=rngs)
-        self.bn1 = norm(inplanes)
+    def __init__(self, plan: ResNetPlan, se: SqueezeExcitation | None = None, *, rngs: nnx.Rngs) -> None:
+        def norm(channels: int) -> BatchNorm2d:
+            return BatchNorm2d(channels, eps=plan.bn_eps, momentum=plan.bn_momentum)
+
+        self.input_bn = InputNorm(plan.input_norm, plan.bn_eps, plan.bn_momentum) if plan.input_norm else None
+        self.conv1 = conv2d(plan.stem, rngs=rngs)
+        self.bn1 = norm(plan.stem.out_channels)
         self.relu = ReLU()
         # The CIFAR stem has no pool; an Identity keeps torchvision's module tree and forward.
-        self.maxpool = MaxPool2d(*config.stem_pool) if config.stem_pool else Identity()
-        for index, (planes, blocks, stride) in enumerate(
-                zip(config.widths, config.layers, config.stage_strides()), start=1):
-            out = planes * config.expansion
-            downsample = None
-            if stride != 1 or inplanes != out:
-                projection = conv1x1(inplanes, out, stride, bias=bias_outer, rngs=rngs)
-                # v2's projection is a bare convolution: `downsample.0` alone
-                downsample = Sequential(projection) if config.preactivation else Sequential(projection, norm(out))
-            layers = [block(config, inplanes, planes, stride, downsample, attention, rngs=rngs)]
-            layers += [block(config, out, planes, 1, None, attention, rngs=rngs) for _ in range(1, blocks)]
-            setattr(self, f"layer{index}", Sequential(*layers))
-            inplanes = out
-        self.num_stages = len(config.layers)
-        self.final_bn = norm(inplanes) if config.preactivation else None
+        self.maxpool = MaxPool2d(plan.pool.kernel, plan.pool.stride, plan.pool.padding) if plan.pool else Identity()
+        for name, blocks in zip(plan.stage_names, plan.stages):
+            setattr(self, name, Sequential(*(BLOCKS[b.kind, b.preactivation](b, norm, se, rngs=rngs) for b in blocks)))
+        self.num_stages = len(plan.stages)
+        self.final_bn = norm(plan.final_norm) if plan.final_norm else None
         self.avgpool = AdaptiveAvgPool2d(1)
-        self.fc = Linear(inplanes, num_classes, rngs=rngs)
-        _initialize(self, config, rngs)
+        self.fc = Linear(plan.features, plan.num_classes, rngs=rngs)
+        _initialize(self, plan, rngs)
 
     def forward(self, x):
         if self.input_bn is not None:
@@ -220,14 +203,14 @@ class ResNet(Network):
         return self.fc(flatten(self.avgpool(x)))
 
 
-def _initialize(model: ResNet, config: ResNetConfig, rngs: nnx.Rngs) -> None:
+def _initialize(model: ResNet, plan: ResNetPlan, rngs: nnx.Rngs) -> None:
     # torchvision's: He init for a ReLU net, fan_out (PyTorch's fan_out ignores groups); BN is built as
     # the identity already; fc keeps Linear's default.
     for _, m in nnx.iter_graph(model):
         if isinstance(m, Conv2d):
             _, fan_out = fans(m.kernel)
             m.kernel.set_value(normal(rngs, m.kernel[...].shape, (2.0 / fan_out) ** 0.5))
-    if config.zero_init_residual:
+    if plan.zero_init_residual:
         for _, m in nnx.iter_graph(model):
             if isinstance(m, Bottleneck):
                 fill(m.bn3.scale, 0.0)
@@ -235,6 +218,5 @@ def _initialize(model: ResNet, config: ResNetConfig, rngs: nnx.Rngs) -> None:
                 fill(m.bn2.scale, 0.0)
 
 
-def build(config: ResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs,
-          attention: Attention = None) -> Network:
-    return ResNet(config, num_classes, in_channels, attention, rngs=rngs)
+def build(config: ResNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return ResNet(config.plan(num_classes, in_channels), rngs=init_rngs())

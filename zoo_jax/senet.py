@@ -1,13 +1,14 @@
-"""SE-ResNet in Flax NNX: the JAX ResNet (zoo_jax.resnet) with a squeeze-and-excitation module on
-every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`, module for module `zoo_torch.senet`."""
+"""SE-ResNet in Flax NNX, module for module `zoo_torch.senet`: zoo_jax.resnet with a squeeze-and-excitation
+module on every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`, squeezed as the plan says."""
 from __future__ import annotations
 
 from flax import nnx
 
 from zoo.specs.senet import SEResNetConfig
 
-from . import Network, resnet
-from .layers import AdaptiveAvgPool2d, Conv2d, ReLU, Sigmoid
+from . import resnet
+from .layers import AdaptiveAvgPool2d, Conv2d, ReLU, Sigmoid, init_rngs
+from .network import Network
 
 
 class SqueezeExcitation(nnx.Module):
@@ -24,7 +25,5 @@ class SqueezeExcitation(nnx.Module):
         return x * self.sigmoid(self.fc2(self.relu(self.fc1(self.avgpool(x)))))
 
 
-def build(config: SEResNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return resnet.build(config, num_classes, in_channels, rngs=rngs,
-                        attention=lambda channels, *, rngs: SqueezeExcitation(
-                            channels, config.squeezed_channels(channels), rngs=rngs))
+def build(config: SEResNetConfig, *, num_classes: int, in_channels: int) -> Network:
+    return resnet.ResNet(config.plan(num_classes, in_channels), se=SqueezeExcitation, rngs=init_rngs())

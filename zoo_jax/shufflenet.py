@@ -6,9 +6,9 @@ from flax import nnx
 
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
-from . import Network, named_modules
 from .layers import (AvgPool2d, BatchNorm2d, ChannelShuffle, Conv2d, Linear, MaxPool2d, ReLU, Sequential,
-                     channel_shuffle, fill, normal)
+                     channel_shuffle, fill, init_rngs, normal)
+from .network import Network, named_modules
 
 
 def _bn(channels: int, config) -> BatchNorm2d:
@@ -159,10 +159,9 @@ class ShuffleNetV2(Network):
         return self.fc(x.mean((1, 2)))
 
 
-def build(config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int, in_channels: int, *,
-          rngs: nnx.Rngs) -> Network:
+def build(config: ShuffleNetV1Config | ShuffleNetV2Config, *, num_classes: int, in_channels: int) -> Network:
     if isinstance(config, ShuffleNetV1Config):
-        return ShuffleNetV1(config, num_classes, in_channels, rngs=rngs)
+        return ShuffleNetV1(config, num_classes, in_channels, rngs=init_rngs())
     if isinstance(config, ShuffleNetV2Config):
-        return ShuffleNetV2(config, num_classes, in_channels, rngs=rngs)
+        return ShuffleNetV2(config, num_classes, in_channels, rngs=init_rngs())
     raise TypeError(f"expected a ShuffleNetV1Config or ShuffleNetV2Config, got {type(config).__name__}")

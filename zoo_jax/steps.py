@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from . import cross_entropy
+from .backend import cross_entropy
 from .layers import on_device
 
 

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from zoo.inputs import check_labels, check_learning_rate, model_classes
+from zoo.inputs import check_labels, check_learning_rate, check_model, check_optimizer, model_classes
 
-from . import inputs
+from .backend import FRAMEWORK, inputs
 from .layers import on_device
 from .steps import compiler_options, inference, train_step, write_back
 
@@ -40,3 +40,9 @@ class Trainer:
 
     def logits(self, x) -> np.ndarray:
         return np.asarray(self.forward(self.params, self.rest, x))
+
+
+def make_trainer(model: nnx.Module, momentum: float, weight_decay: float, seed: int) -> Trainer:
+    check_model(model, nnx.Module, FRAMEWORK)
+    check_optimizer(momentum, weight_decay, seed)
+    return Trainer(model, momentum, weight_decay, seed)

@@ -7,9 +7,9 @@ from flax import nnx
 
 from zoo.specs.vgg import M, VGGConfig
 
-from . import Network
-from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential, flatten,
-                     fill, normal)
+from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential, fill,
+                     flatten, init_rngs, normal)
+from .network import Network
 
 
 def make_features(config: VGGConfig, in_channels: int, *, rngs: nnx.Rngs) -> Sequential:
@@ -60,5 +60,5 @@ class VGG(Network):
         return self.classifier(flatten(x))
 
 
-def build(config: VGGConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> Network:
-    return VGG(config, num_classes, in_channels, rngs=rngs)
+def build(config: VGGConfig, *, num_classes: int, in_channels: int) -> Network:
+    return VGG(config, num_classes, in_channels, rngs=init_rngs())

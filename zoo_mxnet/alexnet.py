@@ -40,5 +40,5 @@ class AlexNet(nn.HybridBlock):
         return self.classifier(self.avgpool(self.features(x)))
 
 
-def build(config: AlexNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: AlexNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return AlexNet(config, num_classes, in_channels)

@@ -12,7 +12,7 @@ from mxnet import gluon  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds  # noqa: E402
-from zoo.contract import Prepared  # noqa: E402
+from zoo.contract import BenchCell, Prepared  # noqa: E402
 
 # The Gluon model zoo's implementations of the zoo's models.
 GLUON_MODEL_ZOO = {
@@ -98,25 +98,25 @@ class Runner:
                     "GPU memory in use at the end of the cell (mx.context.gpu_memory_info; MXNet keeps no peak)")
         return self.memory.peak_mb(), self.memory.method
 
-    def build(self, cell: dict):
-        if cell["implementation"] == "reference":
+    def build(self, cell: BenchCell):
+        if cell.implementation == "reference":
             from mxnet.gluon.model_zoo import vision
 
-            model = vision.get_model(GLUON_MODEL_ZOO[cell["model"]], pretrained=False, classes=cell["num_classes"])
+            model = vision.get_model(GLUON_MODEL_ZOO[cell.model], pretrained=False, classes=cell.num_classes)
             model.initialize(mx.init.Xavier(), ctx=self.ctx)
             return model
-        model = zoo.create_model(cell["model"], "mxnet", **cell.get("overrides", {}))
+        model = zoo.create_model(cell.model, "mxnet", **dict(cell.overrides))
         model.collect_params().reset_ctx(self.ctx)
         return model
 
-    def prepare(self, cell: dict) -> Prepared:
+    def prepare(self, cell: BenchCell) -> Prepared:
         model = self.build(cell)
         model.hybridize(static_alloc=True, static_shape=True)
-        spec = zoo.get_spec(cell["model"])
-        batch, size = cell["batch_size"], cell["input_size"]
+        spec = zoo.get_spec(cell.model)
+        batch, size = cell.batch_size, cell.input_size
         images = mx.nd.random.normal(shape=(batch, spec.in_channels, size, size), ctx=self.ctx)
-        labels = mx.nd.array(np.random.default_rng(0).integers(0, cell["num_classes"], batch), ctx=self.ctx)
-        train = cell["mode"] == "train"
+        labels = mx.nd.array(np.random.default_rng(0).integers(0, cell.num_classes, batch), ctx=self.ctx)
+        train = cell.mode == "train"
         if not train:
             def step():
                 return model(images)
@@ -133,7 +133,7 @@ class Runner:
         def sync(out):
             mx.nd.waitall()
 
-        amp_asked = cell["amp"] in ("auto", "on") and self.device == "gpu"
+        amp_asked = cell.amp in ("auto", "on") and self.device == "gpu"
         notes = ["AMP not used for MXNet in this harness (fp32)"] if amp_asked else []
         parts = ["hybridize(static_alloc=True, static_shape=True)",
                  "inference (autograd off)" if not train else "SGD(momentum 0.9) step, cross-entropy",

@@ -258,5 +258,5 @@ class MirroredExecutor:
         return loss
 
 
-def build(config: DenseNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return DenseNet(config, num_classes, in_channels)

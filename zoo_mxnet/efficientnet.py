@@ -8,7 +8,7 @@ from zoo.specs.efficientnet import EfficientNetConfig
 from .mobilenet import ConvBNAct, InvertedResidual, MobileNet
 
 
-def build(config: EfficientNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: EfficientNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     norm = {"eps": config.bn_eps, "momentum": config.bn_momentum}
     stages = config.plan()
     features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="silu", padding=config.padding)]

@@ -126,5 +126,5 @@ class GoogLeNet(nn.HybridBlock):
         return x
 
 
-def build(config: GoogLeNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: GoogLeNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return GoogLeNet(config, num_classes, in_channels)

@@ -33,5 +33,5 @@ class LeNet(nn.HybridBlock):
         return self.classifier(self.features(x))
 
 
-def build(config: LeNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: LeNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return LeNet(config, num_classes, in_channels)

@@ -216,5 +216,5 @@ def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) 
 BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
 
 
-def build(config: MobileNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: MobileNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return BUILDERS[type(config)](config, num_classes, in_channels)

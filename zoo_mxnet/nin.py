@@ -36,5 +36,5 @@ class NiN(nn.HybridBlock):
         return self.classifier(self.features(x))
 
 
-def build(config: NiNConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: NiNConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return NiN(config, num_classes, in_channels)

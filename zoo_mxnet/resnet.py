@@ -1,8 +1,9 @@
 """ResNet in MXNet Gluon, block for block torchvision's module tree (`layer1.0.conv1`, `downsample.0`).
 
-`attention(channels)` may return a block (SE) for each block's residual branch, before the addition.
-`preactivation=True` builds ResNet v2's pre-activation blocks; `conv_bias` and `input_norm` the
-variants Keras and Gluon build (zoo.specs.resnet says who builds which).
+The network is the spec's plan (`ResNetConfig.plan`): every block's convolutions, strides, biases,
+shortcut and SE module are decided there, and only translated into blocks here. `preactivation=True`
+gives ResNet v2's pre-activation blocks; `conv_bias` and `input_norm` the variants Keras and Gluon build
+(zoo.specs.resnet says who builds which).
 """
 from __future__ import annotations
 
@@ -12,31 +13,42 @@ import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import nn
 
-from zoo.specs.resnet import ResNetConfig
+from zoo.plan import Conv
+from zoo.specs.resnet import ResidualBlock, ResNetConfig, ResNetPlan
 
 from .layers import global_avg_pool, relu
 
-Attention = Callable[[int], nn.HybridBlock] | None
+# (channels, squeezed channels) -> the block a block's `se` plan asks for (zoo_mxnet.senet's)
+SqueezeExcitation = Callable[[int, int], nn.HybridBlock]
+Norm = Callable[[int], nn.BatchNorm]
 
 
-def _norm(config: ResNetConfig, channels: int) -> nn.BatchNorm:
-    # Gluon's momentum weighs the old statistic, PyTorch's the new one.
-    return nn.BatchNorm(momentum=1.0 - config.bn_momentum, epsilon=config.bn_eps, in_channels=channels)
+def conv2d(conv: Conv) -> nn.Conv2D:
+    return nn.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, padding=conv.padding, groups=conv.groups,
+                     use_bias=conv.bias, in_channels=conv.in_channels)
 
 
-def _conv(in_channels: int, channels: int, kernel: int, stride: int = 1, groups: int = 1,
-          bias: bool = False) -> nn.Conv2D:
-    return nn.Conv2D(channels, kernel, strides=stride, padding=kernel // 2, groups=groups,
-                     use_bias=bias, in_channels=in_channels)
+def _shortcut(plan: ResidualBlock, norm: Norm) -> nn.HybridSequential | None:
+    if plan.downsample is None:
+        return None
+    downsample = nn.HybridSequential()
+    downsample.add(conv2d(plan.downsample))
+    if not plan.preactivation:  # v2's projection is a bare convolution
+        downsample.add(norm(plan.downsample.out_channels))
+    return downsample
+
+
+def _se(plan: ResidualBlock, se: SqueezeExcitation | None) -> nn.HybridBlock | None:
+    return None if plan.se is None else se(plan.out_channels, plan.se)
 
 
 class InputNorm(nn.HybridBlock):
     """BatchNorm without scale and shift (Gluon v2's on the image): only `running_mean` / `running_var`,
     where Gluon's BatchNorm(scale=False, center=False) would still hold a gamma and a beta."""
 
-    def __init__(self, config: ResNetConfig, channels: int, **kwargs) -> None:
+    def __init__(self, plan: ResNetPlan, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.eps, self.momentum = config.bn_eps, 1.0 - config.bn_momentum
+        channels, self.eps, self.momentum = plan.input_norm, plan.bn_eps, 1.0 - plan.bn_momentum
         with self.name_scope():
             self.running_mean = self.params.get("running_mean", grad_req="null", shape=(channels,),
                                                 init="zeros", allow_deferred_init=False, differentiable=False)
@@ -67,39 +79,34 @@ class _Block(nn.HybridBlock):
 
 
 class BasicBlock(_Block):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.HybridBlock | None, attention: Attention = None, **kwargs) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        _, _, bias3x3 = config.conv_biases()
+        conv1, conv2 = plan.convs
         with self.name_scope():
-            self.conv1 = _conv(inplanes, planes, 3, stride, bias=bias3x3)
-            self.bn1 = _norm(config, planes)
-            self.conv2 = _conv(planes, planes, 3, bias=bias3x3)
-            self.bn2 = _norm(config, planes)
-            self.se = None if attention is None else attention(planes)
-        self.downsample = downsample
+            self.conv1 = conv2d(conv1)
+            self.bn1 = norm(conv1.out_channels)
+            self.conv2 = conv2d(conv2)
+            self.bn2 = norm(conv2.out_channels)
+            self.se = _se(plan, se)
+            self.downsample = _shortcut(plan, norm)
 
     def residual(self, F, x):
         return self.bn2(self.conv2(relu(F, self.bn1(self.conv1(x)))))
 
 
 class Bottleneck(_Block):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.HybridBlock | None, attention: Attention = None, **kwargs) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
+        conv1, conv2, conv3 = plan.convs
         with self.name_scope():
-            self.conv1 = _conv(inplanes, width, 1, stride1, bias=bias1x1)
-            self.bn1 = _norm(config, width)
-            self.conv2 = _conv(width, width, 3, stride2, config.groups, bias=bias3x3)
-            self.bn2 = _norm(config, width)
-            self.conv3 = _conv(width, out, 1, bias=bias1x1)
-            self.bn3 = _norm(config, out)
-            self.se = None if attention is None else attention(out)
-        self.downsample = downsample
+            self.conv1 = conv2d(conv1)
+            self.bn1 = norm(conv1.out_channels)
+            self.conv2 = conv2d(conv2)
+            self.bn2 = norm(conv2.out_channels)
+            self.conv3 = conv2d(conv3)
+            self.bn3 = norm(conv3.out_channels)
+            self.se = _se(plan, se)
+            self.downsample = _shortcut(plan, norm)
 
     def residual(self, F, x):
         out = relu(F, self.bn1(self.conv1(x)))
@@ -119,39 +126,34 @@ class _PreActBlock(nn.HybridBlock):
 
 
 class PreActBasicBlock(_PreActBlock):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.HybridBlock | None, attention: Attention = None, **kwargs) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        _, _, bias3x3 = config.conv_biases()
+        conv1, conv2 = plan.convs
         with self.name_scope():
-            self.bn1 = _norm(config, inplanes)
-            self.conv1 = _conv(inplanes, planes, 3, stride, bias=bias3x3)
-            self.bn2 = _norm(config, planes)
-            self.conv2 = _conv(planes, planes, 3, bias=bias3x3)
-            self.se = None if attention is None else attention(planes)
-        self.downsample = downsample
+            self.bn1 = norm(conv1.in_channels)
+            self.conv1 = conv2d(conv1)
+            self.bn2 = norm(conv2.in_channels)
+            self.conv2 = conv2d(conv2)
+            self.se = _se(plan, se)
+            self.downsample = _shortcut(plan, norm)
 
     def residual(self, F, x):
         return self.conv2(relu(F, self.bn2(self.conv1(x))))
 
 
 class PreActBottleneck(_PreActBlock):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.HybridBlock | None, attention: Attention = None, **kwargs) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
+        conv1, conv2, conv3 = plan.convs
         with self.name_scope():
-            self.bn1 = _norm(config, inplanes)
-            self.conv1 = _conv(inplanes, width, 1, stride1, bias=bias1x1)
-            self.bn2 = _norm(config, width)
-            self.conv2 = _conv(width, width, 3, stride2, config.groups, bias=bias3x3)
-            self.bn3 = _norm(config, width)
-            self.conv3 = _conv(width, out, 1, bias=bias1x1)
-            self.se = None if attention is None else attention(out)
-        self.downsample = downsample
+            self.bn1 = norm(conv1.in_channels)
+            self.conv1 = conv2d(conv1)
+            self.bn2 = norm(conv2.in_channels)
+            self.conv2 = conv2d(conv2)
+            self.bn3 = norm(conv3.in_channels)
+            self.conv3 = conv2d(conv3)
+            self.se = _se(plan, se)
+            self.downsample = _shortcut(plan, norm)
 
     def residual(self, F, x):
         out = self.conv1(x)
@@ -159,45 +161,34 @@ class PreActBottleneck(_PreActBlock):
         return self.conv3(relu(F, self.bn3(out)))
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
-PREACT_BLOCKS = {"basic": PreActBasicBlock, "bottleneck": PreActBottleneck}
+# (kind, preactivation) -> the block
+BLOCKS = {("basic", False): BasicBlock, ("bottleneck", False): Bottleneck,
+          ("basic", True): PreActBasicBlock, ("bottleneck", True): PreActBottleneck}
 
 
 class ResNet(nn.HybridBlock):
-    def __init__(self, config: ResNetConfig, num_classes: int, in_channels: int,
-                 attention: Attention = None, **kwargs) -> None:
+    def __init__(self, plan: ResNetPlan, se: SqueezeExcitation | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        block = (PREACT_BLOCKS if config.preactivation else BLOCKS)[config.block]
-        inplanes = config.stem_width
-        bias_outer, _, _ = config.conv_biases()
-        self.pooled_stem = config.stem_pool is not None
+
+        def norm(channels: int) -> nn.BatchNorm:
+            # Gluon's momentum weighs the old statistic, PyTorch's the new one.
+            return nn.BatchNorm(momentum=1.0 - plan.bn_momentum, epsilon=plan.bn_eps, in_channels=channels)
+
+        self.pooled_stem = plan.pool is not None
         with self.name_scope():
-            self.input_bn = InputNorm(config, in_channels) if config.input_norm else None
-            kernel, stride, padding = config.stem_conv
-            self.conv1 = nn.Conv2D(inplanes, kernel, strides=stride, padding=padding, use_bias=bias_outer,
-                                   in_channels=in_channels)
-            self.bn1 = _norm(config, inplanes)
+            self.input_bn = InputNorm(plan) if plan.input_norm else None
+            self.conv1 = conv2d(plan.stem)
+            self.bn1 = norm(plan.stem.out_channels)
             if self.pooled_stem:
-                kernel, stride, padding = config.stem_pool
-                self.maxpool = nn.MaxPool2D(kernel, strides=stride, padding=padding)
-            for index, (planes, blocks, stride) in enumerate(
-                    zip(config.widths, config.layers, config.stage_strides()), start=1):
-                out = planes * config.expansion
-                downsample = None
-                if stride != 1 or inplanes != out:
-                    downsample = nn.HybridSequential()
-                    downsample.add(_conv(inplanes, out, 1, stride, bias=bias_outer))
-                    if not config.preactivation:  # v2's projection is a bare convolution
-                        downsample.add(_norm(config, out))
+                self.maxpool = nn.MaxPool2D(plan.pool.kernel, strides=plan.pool.stride, padding=plan.pool.padding)
+            for name, blocks in zip(plan.stage_names, plan.stages):
                 stage = nn.HybridSequential()
-                stage.add(block(config, inplanes, planes, stride, downsample, attention))
-                for _ in range(1, blocks):
-                    stage.add(block(config, out, planes, 1, None, attention))
-                setattr(self, f"layer{index}", stage)
-                inplanes = out
-            self.final_bn = _norm(config, inplanes) if config.preactivation else None
-            self.fc = nn.Dense(num_classes, in_units=inplanes)
-        self.num_stages = len(config.layers)
+                for block in blocks:
+                    stage.add(BLOCKS[block.kind, block.preactivation](block, norm, se))
+                setattr(self, name, stage)
+            self.final_bn = norm(plan.final_norm) if plan.final_norm else None
+            self.fc = nn.Dense(plan.num_classes, in_units=plan.features)
+        self.num_stages = len(plan.stages)
 
     def hybrid_forward(self, F, x):
         if self.input_bn is not None:
@@ -212,5 +203,5 @@ class ResNet(nn.HybridBlock):
         return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
-def build(config: ResNetConfig, num_classes: int, in_channels: int, attention: Attention = None) -> nn.HybridBlock:
-    return ResNet(config, num_classes, in_channels, attention)
+def build(config: ResNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
+    return ResNet(config.plan(num_classes, in_channels))

@@ -1,5 +1,5 @@
 """SE-ResNet in MXNet Gluon: zoo_mxnet.resnet with a squeeze-and-excitation block (`se.fc1`, `se.fc2`,
-1x1 convolutions) on every residual branch."""
+1x1 convolutions) on every residual branch, squeezed as the plan says."""
 from __future__ import annotations
 
 from mxnet.gluon import nn
@@ -23,6 +23,5 @@ class SqueezeExcitation(nn.HybridBlock):
         return F.broadcast_mul(x, scale)
 
 
-def build(config: SEResNetConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    return resnet.build(config, num_classes, in_channels,
-                        attention=lambda channels: SqueezeExcitation(channels, config.squeezed_channels(channels)))
+def build(config: SEResNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
+    return resnet.ResNet(config.plan(num_classes, in_channels), se=SqueezeExcitation)

@@ -150,7 +150,7 @@ class ShuffleNetV2(nn.HybridBlock):
         return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
-def build(config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: ShuffleNetV1Config | ShuffleNetV2Config, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     if isinstance(config, ShuffleNetV1Config):
         return ShuffleNetV1(config, num_classes, in_channels)
     if isinstance(config, ShuffleNetV2Config):

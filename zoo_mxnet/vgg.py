@@ -37,5 +37,5 @@ class VGG(nn.HybridBlock):
         return self.classifier(self.avgpool(self.features(x)))
 
 
-def build(config: VGGConfig, num_classes: int, in_channels: int) -> nn.HybridBlock:
+def build(config: VGGConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
     return VGG(config, num_classes, in_channels)

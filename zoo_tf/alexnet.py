@@ -6,9 +6,10 @@ from keras import layers
 from zoo.specs.alexnet import AlexNetConfig
 
 from .layers import LocalResponseNorm, activation, adaptive_avg_pool, conv2d, max_pool
+from .model import functional
 
 
-def build(inputs, config: AlexNetConfig, num_classes: int):
+def network(inputs, config: AlexNetConfig, num_classes: int):
     x = inputs
     for index, (kind, *conv) in enumerate(config.layers()):
         name = f"features.{index}"
@@ -35,3 +36,6 @@ def build(inputs, config: AlexNetConfig, num_classes: int):
         x = layers.Dense(hidden, name=f"classifier.{3 * j + 1}")(x)
         x = activation(x, "relu", name=f"classifier.{3 * j + 2}")
     return layers.Dense(num_classes, name=f"classifier.{3 * len(config.hidden)}")(x)
+
+
+build = functional(network)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import zoo
 from zoo.benchtools import RESNET_V1, HostMemory, ReferenceCatalogue, best_seconds
-from zoo.contract import Prepared
+from zoo.contract import BenchCell, Prepared
 
 # keras.applications' implementations of the zoo's models.
 KERAS_APPLICATIONS = {
@@ -110,19 +110,19 @@ class Runner:
                     "tf.config.experimental.get_memory_info('GPU:0')['peak'] during the cell")
         return self.memory.peak_mb(), self.memory.method
 
-    def build(self, cell: dict):
-        if cell["implementation"] == "reference":
-            size, channels = cell["input_size"], zoo.get_spec(cell["model"]).in_channels
-            constructor = getattr(keras.applications, KERAS_APPLICATIONS[cell["model"]])
+    def build(self, cell: BenchCell):
+        if cell.implementation == "reference":
+            size, channels = cell.input_size, zoo.get_spec(cell.model).in_channels
+            constructor = getattr(keras.applications, KERAS_APPLICATIONS[cell.model])
             kwargs = {}
             if "MobileNetV3" in constructor.__name__:
                 kwargs["include_preprocessing"] = False
-            return constructor(weights=None, input_shape=(size, size, channels), classes=cell["num_classes"],
+            return constructor(weights=None, input_shape=(size, size, channels), classes=cell.num_classes,
                                classifier_activation=None, **kwargs)
-        return zoo.create_model(cell["model"], "tf", **cell.get("overrides", {}))
+        return zoo.create_model(cell.model, "tf", **dict(cell.overrides))
 
-    def prepare(self, cell: dict) -> Prepared:
-        amp = self.device == "gpu" and cell["amp"] in ("auto", "on")
+    def prepare(self, cell: BenchCell) -> Prepared:
+        amp = self.device == "gpu" and cell.amp in ("auto", "on")
         policy = keras.mixed_precision.global_policy()
         if amp:
             keras.mixed_precision.set_global_policy("mixed_float16")
@@ -131,13 +131,13 @@ class Runner:
                 model = self.build(cell)
         finally:
             keras.mixed_precision.set_global_policy(policy)
-        spec = zoo.get_spec(cell["model"])
-        batch, size = cell["batch_size"], cell["input_size"]
+        spec = zoo.get_spec(cell.model)
+        batch, size = cell.batch_size, cell.input_size
         with tf.device(self.tf_device):
             images = tf.random.normal((batch, size, size, spec.in_channels))
-            labels = tf.random.uniform((batch,), 0, cell["num_classes"], dtype=tf.int32)
-        jit = bool(cell["compile"])
-        train = cell["mode"] == "train"
+            labels = tf.random.uniform((batch,), 0, cell.num_classes, dtype=tf.int32)
+        jit = bool(cell.compile)
+        train = cell.mode == "train"
         if not train:
             forward = tf.function(lambda x: model(x, training=False), jit_compile=jit)
 

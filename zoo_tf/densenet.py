@@ -9,6 +9,7 @@ from keras import layers
 from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
 
 from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
+from .model import functional
 from .weights import canonical_variables
 
 
@@ -74,7 +75,7 @@ def dense_layer(features, config: DenseNetConfig, name: str):
     return out
 
 
-def build(inputs, config: DenseNetConfig, num_classes: int):
+def network(inputs, config: DenseNetConfig, num_classes: int):
     stem = config.num_init_features
     kernel, stride, padding = config.stem_conv
     x = conv2d(inputs, stem, kernel, stride=stride, padding=padding, use_bias=config.conv_bias, name="features.conv0")
@@ -97,3 +98,6 @@ def build(inputs, config: DenseNetConfig, num_classes: int):
     x = activation(_bn(x, config, "features.norm5"), "relu", name="relu")
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
     return layers.Dense(num_classes, name="classifier")(x)
+
+
+build = functional(network)

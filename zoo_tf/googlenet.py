@@ -11,6 +11,7 @@ from keras import layers
 from zoo.specs.googlenet import STEMS, GoogLeNetConfig
 
 from .layers import activation, adaptive_avg_pool, batch_norm, conv2d, max_pool, max_pool_ceil
+from .model import functional
 
 
 def basic_conv(x, filters: int, config: GoogLeNetConfig, *, name: str, kernel_size: int, stride: int = 1,
@@ -43,7 +44,7 @@ def inception_aux(x, num_classes: int, config: GoogLeNetConfig, *, name: str):
     return layers.Dense(num_classes, name=f"{name}.fc2")(x)
 
 
-def build(inputs, config: GoogLeNetConfig, num_classes: int):
+def network(inputs, config: GoogLeNetConfig, num_classes: int):
     x = inputs
     if config.transform_input:
         if inputs.shape[-1] != 3:
@@ -78,3 +79,6 @@ def build(inputs, config: GoogLeNetConfig, num_classes: int):
     if config.aux_logits:
         return [logits, aux[1], aux[0]]
     return logits
+
+
+build = functional(network)

@@ -6,11 +6,12 @@ from keras import layers
 from zoo.specs.lenet import LeNetConfig
 
 from .layers import activation, avg_pool, conv2d, max_pool
+from .model import functional
 
 POOLS = {"avg": avg_pool, "max": max_pool}
 
 
-def build(inputs, config: LeNetConfig, num_classes: int):
+def network(inputs, config: LeNetConfig, num_classes: int):
     pool = POOLS[config.pooling]
     c1, c2 = config.channels
     x = conv2d(inputs, c1, config.kernel_size, padding=config.padding, name="features.0")
@@ -27,3 +28,6 @@ def build(inputs, config: LeNetConfig, num_classes: int):
             x = layers.Dropout(config.dropout, name=f"classifier.{index}")(x)
             index += 1
     return layers.Dense(num_classes, name=f"classifier.{index}")(x)
+
+
+build = functional(network)

@@ -18,6 +18,7 @@ from zoo.specs.mobilenet import (
 )
 
 from .layers import activation, batch_norm, conv2d
+from .model import functional
 
 
 def conv_bn_act(x, filters: int, kernel: int, *, name: str, norm: dict, stride: int = 1, groups: int = 1,
@@ -122,5 +123,8 @@ def mobilenet_v3(inputs, config: MobileNetV3Config, num_classes: int):
 BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
 
 
-def build(inputs, config: MobileNetConfig, num_classes: int):
+def network(inputs, config: MobileNetConfig, num_classes: int):
     return BUILDERS[type(config)](inputs, config, num_classes)
+
+
+build = functional(network)

@@ -6,6 +6,7 @@ from keras import layers
 from zoo.specs.nin import NiNConfig
 
 from .layers import activation, conv2d, max_pool
+from .model import functional
 
 
 def nin_block(x, channels: int, kernel: int, stride: int, padding: int, mlp_layers: int, *, name: str):
@@ -16,7 +17,7 @@ def nin_block(x, channels: int, kernel: int, stride: int, padding: int, mlp_laye
     return x
 
 
-def build(inputs, config: NiNConfig, num_classes: int):
+def network(inputs, config: NiNConfig, num_classes: int):
     x = inputs
     for b, (channels, kernel, stride, padding) in enumerate(config.blocks):
         x = nin_block(x, channels, kernel, stride, padding, config.mlp_layers, name=f"features.{2 * b}")
@@ -24,3 +25,6 @@ def build(inputs, config: NiNConfig, num_classes: int):
     x = layers.Dropout(config.dropout, name=f"features.{2 * len(config.blocks)}")(x)
     x = nin_block(x, num_classes, config.head_kernel, 1, config.head_padding, config.mlp_layers, name="classifier.0")
     return layers.GlobalAveragePooling2D(name="classifier.1")(x)
+
+
+build = functional(network)

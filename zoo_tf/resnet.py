@@ -1,8 +1,9 @@
 """ResNet in Keras (functional), layer names following torchvision's module paths (`layer1.0.conv1`).
 
-`attention(x, name)` may put a module (SE) on each block's residual branch before the addition.
-`preactivation=True` builds ResNet v2's pre-activation blocks; `conv_bias` and `input_norm` the
-variants Keras and Gluon build (zoo.specs.resnet says who builds which).
+The network is the spec's plan (`ResNetConfig.plan`): every block's convolutions, strides, biases,
+shortcut and SE module are decided there, and only translated into layers here. `attention(x, squeezed=,
+name=)` builds the SE module a block's plan asks for. `preactivation=True` gives ResNet v2's pre-activation
+blocks; `conv_bias` and `input_norm` the variants Keras and Gluon build (zoo.specs.resnet says who builds which).
 """
 from __future__ import annotations
 
@@ -10,120 +11,73 @@ from typing import Callable
 
 from keras import layers
 
-from zoo.specs.resnet import ResNetConfig
+from zoo.plan import Conv
+from zoo.specs.resnet import ResidualBlock, ResNetConfig, ResNetPlan
 
 from .layers import BatchNorm, activation, batch_norm, conv2d, max_pool
+from .model import functional
 
+# (x, *, squeezed, name) -> the graph of the SE module a block's `se` plan asks for (zoo_tf.senet's)
 Attention = Callable[..., object] | None
+# (x, name) -> x through the plan's BatchNorm
+Norm = Callable[..., object]
 
 
-def _bn(x, config: ResNetConfig, name: str):
-    return batch_norm(x, name=name, eps=config.bn_eps, momentum=config.bn_momentum)
+def _conv(x, conv: Conv):
+    return conv2d(x, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding, groups=conv.groups,
+                  use_bias=conv.bias, name=conv.name)
 
 
-def _bn_relu(x, config: ResNetConfig, name: str, relu_name: str):
-    return activation(_bn(x, config, name), "relu", name=relu_name)
-
-
-def basic_block(x, config: ResNetConfig, planes: int, stride: int, downsample: bool, name: str,
-                attention: Attention = None):
-    _, _, bias3x3 = config.conv_biases()
-    out = conv2d(x, planes, 3, stride=stride, padding=1, use_bias=bias3x3, name=f"{name}.conv1")
-    out = _bn_relu(out, config, f"{name}.bn1", f"{name}.relu1")
-    out = conv2d(out, planes, 3, padding=1, use_bias=bias3x3, name=f"{name}.conv2")
-    out = _bn(out, config, f"{name}.bn2")
-    return _merge(x, out, config, planes, stride, downsample, name, attention)
-
-
-def bottleneck(x, config: ResNetConfig, planes: int, stride: int, downsample: bool, name: str,
-               attention: Attention = None):
-    width = config.bottleneck_width(planes)
-    stride1, stride2 = config.bottleneck_strides(stride)
-    _, bias1x1, bias3x3 = config.conv_biases()
-    out = conv2d(x, width, 1, stride=stride1, use_bias=bias1x1, name=f"{name}.conv1")
-    out = _bn_relu(out, config, f"{name}.bn1", f"{name}.relu1")
-    out = conv2d(out, width, 3, stride=stride2, padding=1, groups=config.groups, use_bias=bias3x3,
-                 name=f"{name}.conv2")
-    out = _bn_relu(out, config, f"{name}.bn2", f"{name}.relu2")
-    out = conv2d(out, planes * config.expansion, 1, use_bias=bias1x1, name=f"{name}.conv3")
-    out = _bn(out, config, f"{name}.bn3")
-    return _merge(x, out, config, planes, stride, downsample, name, attention)
-
-
-def _merge(x, out, config, planes, stride, downsample, name, attention):
-    if attention is not None:
-        out = attention(out, name=f"{name}.se")
-    if downsample:
-        bias_outer, _, _ = config.conv_biases()
-        x = conv2d(x, planes * config.expansion, 1, stride=stride, use_bias=bias_outer, name=f"{name}.downsample.0")
-        x = _bn(x, config, f"{name}.downsample.1")
+def block(x, plan: ResidualBlock, norm: Norm, attention: Attention = None):
+    """torchvision's BasicBlock or Bottleneck: convK + bnK, with ReLUs between, then the sum and a ReLU."""
+    name, out = plan.name, x
+    for k, conv in enumerate(plan.convs, start=1):
+        out = norm(_conv(out, conv), f"{name}.bn{k}")
+        if k < len(plan.convs):
+            out = activation(out, "relu", name=f"{name}.relu{k}")
+    if plan.se is not None:
+        out = attention(out, squeezed=plan.se, name=f"{name}.se")
+    if plan.downsample is not None:
+        x = norm(_conv(x, plan.downsample), f"{name}.downsample.1")
     out = layers.Add(name=f"{name}.add")([out, x])
     return activation(out, "relu", name=f"{name}.relu")
 
 
-def preact_basic_block(x, config: ResNetConfig, planes: int, stride: int, downsample: bool, name: str,
-                       attention: Attention = None):
-    _, _, bias3x3 = config.conv_biases()
-    pre = _bn_relu(x, config, f"{name}.bn1", f"{name}.relu1")
-    out = conv2d(pre, planes, 3, stride=stride, padding=1, use_bias=bias3x3, name=f"{name}.conv1")
-    out = _bn_relu(out, config, f"{name}.bn2", f"{name}.relu2")
-    out = conv2d(out, planes, 3, padding=1, use_bias=bias3x3, name=f"{name}.conv2")
-    return _preact_merge(x, pre, out, config, planes, stride, downsample, name, attention)
-
-
-def preact_bottleneck(x, config: ResNetConfig, planes: int, stride: int, downsample: bool, name: str,
-                      attention: Attention = None):
-    width = config.bottleneck_width(planes)
-    stride1, stride2 = config.bottleneck_strides(stride)
-    _, bias1x1, bias3x3 = config.conv_biases()
-    pre = _bn_relu(x, config, f"{name}.bn1", f"{name}.relu1")
-    out = conv2d(pre, width, 1, stride=stride1, use_bias=bias1x1, name=f"{name}.conv1")
-    out = _bn_relu(out, config, f"{name}.bn2", f"{name}.relu2")
-    out = conv2d(out, width, 3, stride=stride2, padding=1, groups=config.groups, use_bias=bias3x3,
-                 name=f"{name}.conv2")
-    out = _bn_relu(out, config, f"{name}.bn3", f"{name}.relu3")
-    out = conv2d(out, planes * config.expansion, 1, use_bias=bias1x1, name=f"{name}.conv3")
-    return _preact_merge(x, pre, out, config, planes, stride, downsample, name, attention)
-
-
-def _preact_merge(x, pre, out, config, planes, stride, downsample, name, attention):
-    # v2: the projection sees the pre-activated input, and the sum is passed on as it is
-    if attention is not None:
-        out = attention(out, name=f"{name}.se")
-    if downsample:
-        bias_outer, _, _ = config.conv_biases()
-        x = conv2d(pre, planes * config.expansion, 1, stride=stride, use_bias=bias_outer, name=f"{name}.downsample.0")
+def preact_block(x, plan: ResidualBlock, norm: Norm, attention: Attention = None):
+    """ResNet v2's block: BN-ReLU before each convolution; the projection sees the pre-activated input, and
+    the sum is passed on as it is."""
+    name = plan.name
+    pre = activation(norm(x, f"{name}.bn1"), "relu", name=f"{name}.relu1")
+    out = _conv(pre, plan.convs[0])
+    for k, conv in enumerate(plan.convs[1:], start=2):
+        out = _conv(activation(norm(out, f"{name}.bn{k}"), "relu", name=f"{name}.relu{k}"), conv)
+    if plan.se is not None:
+        out = attention(out, squeezed=plan.se, name=f"{name}.se")
+    if plan.downsample is not None:
+        x = _conv(pre, plan.downsample)
     return layers.Add(name=f"{name}.add")([out, x])
 
 
-BLOCKS = {"basic": basic_block, "bottleneck": bottleneck}
-PREACT_BLOCKS = {"basic": preact_basic_block, "bottleneck": preact_bottleneck}
+def network(inputs, config: ResNetConfig, num_classes: int, attention: Attention = None):
+    plan: ResNetPlan = config.plan(num_classes, inputs.shape[-1])
 
+    def norm(x, name: str):
+        return batch_norm(x, name=name, eps=plan.bn_eps, momentum=plan.bn_momentum)
 
-def build(inputs, config: ResNetConfig, num_classes: int, attention: Attention = None):
-    block = (PREACT_BLOCKS if config.preactivation else BLOCKS)[config.block]
-    bias_outer, _, _ = config.conv_biases()
     x = inputs
-    if config.input_norm:
+    if plan.input_norm:
         # Gluon v2's normalisation of the image itself: statistics only, no scale or shift.
-        x = BatchNorm(axis=-1, epsilon=config.bn_eps, momentum=1.0 - config.bn_momentum, center=False,
+        x = BatchNorm(axis=-1, epsilon=plan.bn_eps, momentum=1.0 - plan.bn_momentum, center=False,
                       scale=False, name="input_bn")(x)
-    kernel, stride, padding = config.stem_conv
-    x = conv2d(x, config.stem_width, kernel, stride=stride, padding=padding, use_bias=bias_outer, name="conv1")
-    x = activation(_bn(x, config, "bn1"), "relu", name="relu")
-    if config.stem_pool:
-        kernel, stride, padding = config.stem_pool
-        x = max_pool(x, kernel, stride=stride, padding=padding, name="maxpool")
-    inplanes = config.stem_width
-    for index, (planes, blocks, stride) in enumerate(
-            zip(config.widths, config.layers, config.stage_strides()), start=1):
-        out = planes * config.expansion
-        for i in range(blocks):
-            first = i == 0
-            x = block(x, config, planes, stride if first else 1,
-                      first and (stride != 1 or inplanes != out), f"layer{index}.{i}", attention)
-        inplanes = out
-    if config.preactivation:
-        x = _bn_relu(x, config, "final_bn", "final_relu")
+    x = activation(norm(_conv(x, plan.stem), "bn1"), "relu", name="relu")
+    if plan.pool:
+        x = max_pool(x, plan.pool.kernel, stride=plan.pool.stride, padding=plan.pool.padding, name=plan.pool.name)
+    for residual in plan.blocks():
+        x = (preact_block if residual.preactivation else block)(x, residual, norm, attention)
+    if plan.final_norm:
+        x = activation(norm(x, "final_bn"), "relu", name="final_relu")
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    return layers.Dense(num_classes, name="fc")(x)
+    return layers.Dense(plan.num_classes, name="fc")(x)
+
+
+build = functional(network)

@@ -1,5 +1,5 @@
 """SE-ResNet in Keras: zoo_tf.resnet with a squeeze-and-excitation module (`layerX.Y.se.fc1/fc2`, 1x1
-convolutions) on every block's residual branch."""
+convolutions) on every block's residual branch, squeezed as the plan says."""
 from __future__ import annotations
 
 from keras import layers
@@ -8,6 +8,7 @@ from zoo.specs.senet import SEResNetConfig
 
 from . import resnet
 from .layers import activation, conv2d
+from .model import functional
 
 
 def squeeze_excitation(x, *, squeezed: int, name: str):
@@ -19,7 +20,8 @@ def squeeze_excitation(x, *, squeezed: int, name: str):
     return layers.Multiply(name=f"{name}.scale")([x, s])
 
 
-def build(inputs, config: SEResNetConfig, num_classes: int):
-    return resnet.build(inputs, config, num_classes,
-                        attention=lambda x, name: squeeze_excitation(
-                            x, squeezed=config.squeezed_channels(x.shape[-1]), name=name))
+def network(inputs, config: SEResNetConfig, num_classes: int):
+    return resnet.network(inputs, config, num_classes, attention=squeeze_excitation)
+
+
+build = functional(network)

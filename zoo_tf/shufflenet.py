@@ -6,6 +6,7 @@ from keras import layers, ops
 from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
 
 from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
+from .model import functional
 
 
 class ChannelShuffle(layers.Layer):
@@ -111,9 +112,12 @@ def build_v2(inputs, config: ShuffleNetV2Config, num_classes: int):
     return _head(x, num_classes)
 
 
-def build(inputs, config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int):
+def network(inputs, config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int):
     if isinstance(config, ShuffleNetV1Config):
         return build_v1(inputs, config, num_classes)
     if isinstance(config, ShuffleNetV2Config):
         return build_v2(inputs, config, num_classes)
     raise TypeError(f"expected a ShuffleNetV1Config or ShuffleNetV2Config, got {type(config).__name__}")
+
+
+build = functional(network)

@@ -6,9 +6,10 @@ from keras import layers
 from zoo.specs.vgg import M, VGGConfig
 
 from .layers import activation, adaptive_avg_pool, batch_norm, conv2d, max_pool
+from .model import functional
 
 
-def build(inputs, config: VGGConfig, num_classes: int):
+def network(inputs, config: VGGConfig, num_classes: int):
     x, index = inputs, 0
     for value in config.layers:
         if value == M:
@@ -29,3 +30,6 @@ def build(inputs, config: VGGConfig, num_classes: int):
         x = activation(x, "relu", name=f"classifier.{3 * j + 1}")
         x = layers.Dropout(config.dropout, name=f"classifier.{3 * j + 2}")(x)
     return layers.Dense(num_classes, name=f"classifier.{3 * len(config.hidden)}")(x)
+
+
+build = functional(network)

@@ -46,5 +46,5 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def build(config: AlexNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: AlexNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return AlexNet(config, num_classes, in_channels)

@@ -9,7 +9,7 @@ import torch
 
 import zoo
 from zoo.benchtools import HostMemory, ReferenceCatalogue, best_seconds, timed_rounds
-from zoo.contract import Prepared, Skip
+from zoo.contract import BenchCell, Prepared, Skip
 
 # torchvision's implementations of the zoo's models: torchvision uses the zoo's names.
 TORCHVISION = {
@@ -105,26 +105,26 @@ class Runner:
                     "torch.cuda.max_memory_allocated (tensors in the caching allocator) during the cell")
         return self.memory.peak_mb(), self.memory.method
 
-    def build(self, cell: dict):
-        if cell["implementation"] == "reference":
+    def build(self, cell: BenchCell):
+        if cell.implementation == "reference":
             try:
                 import torchvision
             except ImportError:
                 raise Skip("torchvision is not installed") from None
-            return getattr(torchvision.models, cell["model"])(weights=None, num_classes=cell["num_classes"])
-        return zoo.create_model(cell["model"], "torch", **cell.get("overrides", {}))
+            return getattr(torchvision.models, cell.model)(weights=None, num_classes=cell.num_classes)
+        return zoo.create_model(cell.model, "torch", **dict(cell.overrides))
 
-    def prepare(self, cell: dict) -> Prepared:
+    def prepare(self, cell: BenchCell) -> Prepared:
         device = torch.device(self.device)
         model = self.build(cell).to(device)
-        spec = zoo.get_spec(cell["model"])
-        shape = (cell["batch_size"], spec.in_channels, cell["input_size"], cell["input_size"])
+        spec = zoo.get_spec(cell.model)
+        shape = (cell.batch_size, spec.in_channels, cell.input_size, cell.input_size)
         images = torch.randn(shape, device=device)
-        labels = torch.randint(0, cell["num_classes"], (cell["batch_size"],), device=device)
-        amp = self.device == "cuda" and cell["amp"] in ("auto", "on")
+        labels = torch.randint(0, cell.num_classes, (cell.batch_size,), device=device)
+        amp = self.device == "cuda" and cell.amp in ("auto", "on")
         amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
         autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp else contextlib.nullcontext
-        train = cell["mode"] == "train"
+        train = cell.mode == "train"
         model.train(train)
         if train:
             optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -148,7 +148,7 @@ class Runner:
             return step
 
         sync = lambda out: self.sync_device()  # noqa: E731
-        choice = cell.get("channels_last", "auto")
+        choice = cell.channels_last
         notes = []
         if choice == "auto":
             if self.device == "cuda":
@@ -169,10 +169,10 @@ class Runner:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         model = model.to(memory_format=fmt)
         images = images.contiguous(memory_format=fmt)
-        net = torch.compile(model) if cell["compile"] else model
+        net = torch.compile(model) if cell.compile else model
         parts = ["inference_mode" if not train else "SGD(momentum 0.9) step, cross-entropy",
                  "channels_last" if channels_last else "contiguous (NCHW)",
-                 "torch.compile" if cell["compile"] else "eager"]
+                 "torch.compile" if cell.compile else "eager"]
         if amp:
             parts.append(f"autocast {str(amp_dtype).replace('torch.', '')}")
         if self.device == "cuda" and torch.backends.cudnn.benchmark:

@@ -110,5 +110,5 @@ class DenseNet(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def build(config: DenseNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return DenseNet(config, num_classes, in_channels)

@@ -14,7 +14,7 @@ from zoo.specs.efficientnet import EfficientNetConfig
 from .mobilenet import ConvBNAct, InvertedResidual, MobileNet, init_weights
 
 
-def build(config: EfficientNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: EfficientNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     norm = partial(nn.BatchNorm2d, eps=config.bn_eps, momentum=config.bn_momentum)
     features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="silu",
                                            padding=config.padding)]

@@ -147,5 +147,5 @@ class GoogLeNet(nn.Module):
         return x
 
 
-def build(config: GoogLeNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: GoogLeNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return GoogLeNet(config, num_classes, in_channels)

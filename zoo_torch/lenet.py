@@ -32,5 +32,5 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def build(config: LeNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: LeNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return LeNet(config, num_classes, in_channels)

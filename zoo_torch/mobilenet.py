@@ -224,7 +224,7 @@ def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) 
 BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
 
 
-def build(config: MobileNetConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: MobileNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     model = BUILDERS[type(config)](config, num_classes, in_channels)
     init_weights(model)
     return model

@@ -38,5 +38,5 @@ class NiN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build(config: NiNConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: NiNConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return NiN(config, num_classes, in_channels)

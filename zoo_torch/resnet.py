@@ -1,5 +1,6 @@
 """ResNet in PyTorch, module for module torchvision's (`torchvision.models.resnet`), so its checkpoints
-load with strict=True. `attention` lets a family put a module (SE) on each block's residual branch.
+load with strict=True. The network is the spec's plan (`ResNetConfig.plan`): every block's convolutions,
+strides, biases, shortcut and SE module are decided there, and only translated into modules here.
 
 `preactivation=True` builds ResNet v2 (He et al., 2016) with the pre-activation blocks below, and
 `conv_bias` / `input_norm` the variants Keras and Gluon build (zoo.specs.resnet says who builds which)."""
@@ -9,33 +10,42 @@ from typing import Callable
 
 from torch import nn
 
-from zoo.specs.resnet import ResNetConfig
+from zoo.plan import Conv
+from zoo.specs.resnet import ResidualBlock, ResNetConfig, ResNetPlan
 
-# channels -> module applied to the residual branch before the addition (e.g. squeeze-and-excitation)
-Attention = Callable[[int], nn.Module] | None
-
-
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=bias)
+# (channels, squeezed channels) -> the module a block's `se` plan asks for (zoo_torch.senet's)
+SqueezeExcitation = Callable[[int, int], nn.Module]
+Norm = Callable[[int], nn.BatchNorm2d]
 
 
-def conv1x1(in_planes: int, out_planes: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=bias)
+def conv2d(conv: Conv) -> nn.Conv2d:
+    return nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding,
+                     groups=conv.groups, bias=conv.bias)
+
+
+def _shortcut(plan: ResidualBlock, norm: Norm) -> nn.Sequential | None:
+    if plan.downsample is None:
+        return None
+    projection = conv2d(plan.downsample)
+    # v2 projects the block's pre-activated input, so no BN follows: `downsample.0` alone
+    return nn.Sequential(projection) if plan.preactivation else nn.Sequential(projection, norm(projection.out_channels))
+
+
+def _se(plan: ResidualBlock, se: SqueezeExcitation | None) -> nn.Module | None:
+    return None if plan.se is None else se(plan.out_channels, plan.se)
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.Module | None, attention: Attention = None) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None) -> None:
         super().__init__()
-        norm = _norm(config)
-        _, _, bias3x3 = config.conv_biases()
-        self.conv1 = conv3x3(inplanes, planes, stride, bias=bias3x3)
-        self.bn1 = norm(planes)
+        conv1, conv2 = plan.convs
+        self.conv1 = conv2d(conv1)
+        self.bn1 = norm(conv1.out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(planes, planes, bias=bias3x3)
-        self.bn2 = norm(planes)
-        self.se = None if attention is None else attention(planes)
-        self.downsample = downsample
+        self.conv2 = conv2d(conv2)
+        self.bn2 = norm(conv2.out_channels)
+        self.se = _se(plan, se)
+        self.downsample = _shortcut(plan, norm)
 
     def residual(self, x):
         return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
@@ -49,23 +59,18 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.Module | None, attention: Attention = None) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None) -> None:
         super().__init__()
-        norm = _norm(config)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
-        self.conv1 = conv1x1(inplanes, width, stride1, bias=bias1x1)
-        self.bn1 = norm(width)
-        self.conv2 = conv3x3(width, width, stride2, config.groups, bias=bias3x3)
-        self.bn2 = norm(width)
-        self.conv3 = conv1x1(width, out, bias=bias1x1)
-        self.bn3 = norm(out)
+        conv1, conv2, conv3 = plan.convs
+        self.conv1 = conv2d(conv1)
+        self.bn1 = norm(conv1.out_channels)
+        self.conv2 = conv2d(conv2)
+        self.bn2 = norm(conv2.out_channels)
+        self.conv3 = conv2d(conv3)
+        self.bn3 = norm(conv3.out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = None if attention is None else attention(out)
-        self.downsample = downsample
+        self.se = _se(plan, se)
+        self.downsample = _shortcut(plan, norm)
 
     def residual(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -83,18 +88,16 @@ class Bottleneck(nn.Module):
 class PreActBasicBlock(nn.Module):
     """ResNet v2's basic block: BN-ReLU-conv twice; the projection shortcut sees the pre-activated input."""
 
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.Module | None, attention: Attention = None) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None) -> None:
         super().__init__()
-        norm = _norm(config)
-        _, _, bias3x3 = config.conv_biases()
-        self.bn1 = norm(inplanes)
+        conv1, conv2 = plan.convs
+        self.bn1 = norm(conv1.in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = conv3x3(inplanes, planes, stride, bias=bias3x3)
-        self.bn2 = norm(planes)
-        self.conv2 = conv3x3(planes, planes, bias=bias3x3)
-        self.se = None if attention is None else attention(planes)
-        self.downsample = downsample
+        self.conv1 = conv2d(conv1)
+        self.bn2 = norm(conv2.in_channels)
+        self.conv2 = conv2d(conv2)
+        self.se = _se(plan, se)
+        self.downsample = _shortcut(plan, norm)
 
     def residual(self, x):
         return self.conv2(self.relu(self.bn2(self.conv1(x))))
@@ -111,23 +114,18 @@ class PreActBasicBlock(nn.Module):
 class PreActBottleneck(nn.Module):
     """ResNet v2's bottleneck: BN-ReLU before each of its three convolutions."""
 
-    def __init__(self, config: ResNetConfig, inplanes: int, planes: int, stride: int,
-                 downsample: nn.Module | None, attention: Attention = None) -> None:
+    def __init__(self, plan: ResidualBlock, norm: Norm, se: SqueezeExcitation | None = None) -> None:
         super().__init__()
-        norm = _norm(config)
-        width = config.bottleneck_width(planes)
-        out = planes * config.expansion
-        stride1, stride2 = config.bottleneck_strides(stride)
-        _, bias1x1, bias3x3 = config.conv_biases()
-        self.bn1 = norm(inplanes)
+        conv1, conv2, conv3 = plan.convs
+        self.bn1 = norm(conv1.in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = conv1x1(inplanes, width, stride1, bias=bias1x1)
-        self.bn2 = norm(width)
-        self.conv2 = conv3x3(width, width, stride2, config.groups, bias=bias3x3)
-        self.bn3 = norm(width)
-        self.conv3 = conv1x1(width, out, bias=bias1x1)
-        self.se = None if attention is None else attention(out)
-        self.downsample = downsample
+        self.conv1 = conv2d(conv1)
+        self.bn2 = norm(conv2.in_channels)
+        self.conv2 = conv2d(conv2)
+        self.bn3 = norm(conv3.in_channels)
+        self.conv3 = conv2d(conv3)
+        self.se = _se(plan, se)
+        self.downsample = _shortcut(plan, norm)
 
     def residual(self, x):
         out = self.conv1(x)
@@ -143,50 +141,34 @@ class PreActBottleneck(nn.Module):
         return out + identity
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
-PREACT_BLOCKS = {"basic": PreActBasicBlock, "bottleneck": PreActBottleneck}
-
-
-def _norm(config: ResNetConfig) -> Callable[[int], nn.BatchNorm2d]:
-    return lambda channels: nn.BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
+# (kind, preactivation) -> the block's module
+BLOCKS = {("basic", False): BasicBlock, ("bottleneck", False): Bottleneck,
+          ("basic", True): PreActBasicBlock, ("bottleneck", True): PreActBottleneck}
 
 
 class ResNet(nn.Module):
-    def __init__(self, config: ResNetConfig, num_classes: int, in_channels: int,
-                 attention: Attention = None) -> None:
+    def __init__(self, plan: ResNetPlan, se: SqueezeExcitation | None = None) -> None:
         super().__init__()
-        block = (PREACT_BLOCKS if config.preactivation else BLOCKS)[config.block]
-        norm = _norm(config)
-        inplanes = config.stem_width
-        bias_outer, _, _ = config.conv_biases()
+
+        def norm(channels: int, affine: bool = True) -> nn.BatchNorm2d:
+            return nn.BatchNorm2d(channels, eps=plan.bn_eps, momentum=plan.bn_momentum, affine=affine)
+
         # Gluon v2's normalisation of the image itself: statistics only, no scale or shift.
-        self.input_bn = (nn.BatchNorm2d(in_channels, eps=config.bn_eps, momentum=config.bn_momentum, affine=False)
-                         if config.input_norm else None)
-        kernel, stride, padding = config.stem_conv
-        self.conv1 = nn.Conv2d(in_channels, inplanes, kernel, stride=stride, padding=padding, bias=bias_outer)
-        self.bn1 = norm(inplanes)
+        self.input_bn = norm(plan.input_norm, affine=False) if plan.input_norm else None
+        self.conv1 = conv2d(plan.stem)
+        self.bn1 = norm(plan.stem.out_channels)
         self.relu = nn.ReLU(inplace=True)
         # The CIFAR stem has no pool; an Identity keeps torchvision's module tree and forward.
-        self.maxpool = nn.MaxPool2d(*config.stem_pool) if config.stem_pool else nn.Identity()
-        for index, (planes, blocks, stride) in enumerate(
-                zip(config.widths, config.layers, config.stage_strides()), start=1):
-            out = planes * config.expansion
-            downsample = None
-            if stride != 1 or inplanes != out:
-                projection = conv1x1(inplanes, out, stride, bias=bias_outer)
-                # v2 projects the block's pre-activated input, so no BN follows: `downsample.0` alone
-                downsample = nn.Sequential(projection) if config.preactivation else nn.Sequential(projection, norm(out))
-            layers = [block(config, inplanes, planes, stride, downsample, attention)]
-            layers += [block(config, out, planes, 1, None, attention) for _ in range(1, blocks)]
-            self.add_module(f"layer{index}", nn.Sequential(*layers))
-            inplanes = out
-        self.num_stages = len(config.layers)
-        self.final_bn = norm(inplanes) if config.preactivation else None
+        self.maxpool = nn.MaxPool2d(plan.pool.kernel, plan.pool.stride, plan.pool.padding) if plan.pool else nn.Identity()
+        for name, blocks in zip(plan.stage_names, plan.stages):
+            self.add_module(name, nn.Sequential(*(BLOCKS[b.kind, b.preactivation](b, norm, se) for b in blocks)))
+        self.num_stages = len(plan.stages)
+        self.final_bn = norm(plan.final_norm) if plan.final_norm else None
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inplanes, num_classes)
-        self._initialize(config)
+        self.fc = nn.Linear(plan.features, plan.num_classes)
+        self._initialize(plan)
 
-    def _initialize(self, config: ResNetConfig) -> None:
+    def _initialize(self, plan: ResNetPlan) -> None:
         # torchvision's: He init for a ReLU net, fan_out; BN as the identity; fc keeps Linear's default.
         if self.fc.weight.is_meta:
             # Shapes only (zoo.convert builds on the meta device): nothing to draw, and torch's meta
@@ -198,7 +180,7 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d) and m.affine:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        if config.zero_init_residual:
+        if plan.zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):
                     nn.init.zeros_(m.bn3.weight)
@@ -216,5 +198,5 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def build(config: ResNetConfig, num_classes: int, in_channels: int, attention: Attention = None) -> nn.Module:
-    return ResNet(config, num_classes, in_channels, attention)
+def build(config: ResNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
+    return ResNet(config.plan(num_classes, in_channels))

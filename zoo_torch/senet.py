@@ -1,5 +1,5 @@
 """SE-ResNet in PyTorch: torchvision's ResNet (zoo_torch.resnet) with a squeeze-and-excitation module
-on every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`."""
+on every block's residual branch, as `layerX.Y.se.fc1` / `se.fc2`, squeezed as the plan says."""
 from __future__ import annotations
 
 from torch import nn
@@ -24,6 +24,5 @@ class SqueezeExcitation(nn.Module):
         return x * self.sigmoid(self.fc2(self.relu(self.fc1(self.avgpool(x)))))
 
 
-def build(config: SEResNetConfig, num_classes: int, in_channels: int) -> nn.Module:
-    return resnet.build(config, num_classes, in_channels,
-                        attention=lambda channels: SqueezeExcitation(channels, config.squeezed_channels(channels)))
+def build(config: SEResNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
+    return resnet.ResNet(config.plan(num_classes, in_channels), se=SqueezeExcitation)

@@ -181,7 +181,7 @@ class ShuffleNetV2(nn.Module):
         return self.fc(x.mean([2, 3]))
 
 
-def build(config: ShuffleNetV1Config | ShuffleNetV2Config, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: ShuffleNetV1Config | ShuffleNetV2Config, *, num_classes: int, in_channels: int) -> nn.Module:
     if isinstance(config, ShuffleNetV1Config):
         return ShuffleNetV1(config, num_classes, in_channels)
     if isinstance(config, ShuffleNetV2Config):

@@ -50,5 +50,5 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def build(config: VGGConfig, num_classes: int, in_channels: int) -> nn.Module:
+def build(config: VGGConfig, *, num_classes: int, in_channels: int) -> nn.Module:
     return VGG(config, num_classes, in_channels)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
+from ..plan import Conv, Pool
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
                         register, torchvision_weights)
 
@@ -153,6 +154,43 @@ class ResNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def block_plan(self, name: str, in_channels: int, planes: int, stride: int) -> ResidualBlock:
+        """The block `name` of a stage of `planes`, taking `in_channels` at `stride`: torchvision's
+        BasicBlock or Bottleneck (stride on the 3x3; on the first 1x1 with stride_in_1x1), a projection
+        shortcut where the shape changes (the paper's option B)."""
+        out = planes * self.expansion
+        outer, bias1x1, bias3x3 = self.conv_biases()
+        if self.block == "basic":
+            convs = (Conv(f"{name}.conv1", in_channels, planes, 3, stride, 1, bias=bias3x3),
+                     Conv(f"{name}.conv2", planes, planes, 3, 1, 1, bias=bias3x3))
+        else:
+            width = self.bottleneck_width(planes)
+            stride1, stride2 = self.bottleneck_strides(stride)
+            convs = (Conv(f"{name}.conv1", in_channels, width, 1, stride1, bias=bias1x1),
+                     Conv(f"{name}.conv2", width, width, 3, stride2, 1, self.groups, bias=bias3x3),
+                     Conv(f"{name}.conv3", width, out, 1, bias=bias1x1))
+        downsample = None
+        if stride != 1 or in_channels != out:
+            downsample = Conv(f"{name}.downsample.0", in_channels, out, 1, stride, bias=outer)
+        return ResidualBlock(name, self.block, convs, downsample, self.preactivation)
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> ResNetPlan:
+        """The network this configuration describes, block by block (what every framework builds)."""
+        kernel, stride, padding = self.stem_conv
+        stem = Conv("conv1", in_channels, self.stem_width, kernel, stride, padding, bias=self.conv_biases()[0])
+        pool = Pool("maxpool", *self.stem_pool) if self.stem_pool else None
+        stages, channels = [], self.stem_width
+        for index, (planes, blocks, stride) in enumerate(zip(self.widths, self.layers, self.stage_strides()), start=1):
+            stage = []
+            for number in range(blocks):
+                stage.append(self.block_plan(f"layer{index}.{number}", channels, planes, stride if number == 0 else 1))
+                channels = stage[-1].out_channels
+            stages.append(tuple(stage))
+        return ResNetPlan(
+            input_norm=in_channels if self.input_norm else None, stem=stem, pool=pool, stages=tuple(stages),
+            final_norm=channels if self.preactivation else None, num_classes=num_classes,
+            bn_eps=self.bn_eps, bn_momentum=self.bn_momentum, zero_init_residual=self.zero_init_residual)
+
     def outline(self) -> tuple[Stage, ...]:
         conv, pool = self.stem_conv, self.stem_pool
         stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
@@ -167,6 +205,77 @@ class ResNetConfig(FamilyConfig):
               for i, (blocks, stride) in enumerate(zip(self.layers, self.stage_strides()), start=1)),
             Stage("head", "", block=("BN, ReLU, " if self.preactivation else "") + "global avg pool, fc"),
         )
+
+
+@dataclass(frozen=True)
+class ResidualBlock:
+    """One residual block of the plan, under its canonical module path (`layer2.0`).
+
+    `convs` are conv1, conv2 (and conv3 in a bottleneck). In a v1 block each `convK` is followed by
+    `bnK` over its output, with ReLUs between, the projection `downsample` is `downsample.0` (the conv)
+    and `downsample.1` (its BN), and the sum goes through a ReLU. In a v2 (pre-activation) block `bnK`
+    and a ReLU come before `convK`, over its input, the projection is the bare conv of the pre-activated
+    input, and the sum is passed on as it is. `se`: the squeezed channels of the squeeze-and-excitation
+    module (`se.fc1`, `se.fc2`) on the residual branch, before the addition; None without one.
+    """
+
+    name: str
+    kind: str                  # "basic" or "bottleneck": torchvision's BasicBlock or Bottleneck
+    convs: tuple[Conv, ...]
+    downsample: Conv | None
+    preactivation: bool = False
+    se: int | None = None
+
+    @property
+    def in_channels(self) -> int:
+        return self.convs[0].in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.convs[-1].out_channels
+
+    @property
+    def norms(self) -> tuple[int, ...]:
+        """Channels of bn1, bn2, ...: each conv's output in v1, its input in v2."""
+        return tuple(c.in_channels if self.preactivation else c.out_channels for c in self.convs)
+
+
+@dataclass(frozen=True)
+class ResNetPlan:
+    """The whole network, in the order it runs: `input_bn`, the stem (`conv1`, `bn1`, ReLU, `maxpool`),
+    the stages `layer1` ... (their blocks), v2's `final_bn` + ReLU, the global pool and `fc`."""
+
+    input_norm: int | None     # channels of the image's BatchNorm without scale and shift (Gluon v2), or None
+    stem: Conv
+    pool: Pool | None
+    stages: tuple[tuple[ResidualBlock, ...], ...]
+    final_norm: int | None     # v2: channels of the BN + ReLU after the last stage, or None
+    num_classes: int
+    bn_eps: float
+    bn_momentum: float         # PyTorch's convention
+    zero_init_residual: bool
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(f"layer{index}" for index in range(1, len(self.stages) + 1))
+
+    @property
+    def features(self) -> int:
+        """Channels into the classifier."""
+        return self.stages[-1][-1].out_channels
+
+    def blocks(self) -> tuple[ResidualBlock, ...]:
+        return tuple(block for stage in self.stages for block in stage)
+
+    def norms(self) -> tuple[int, ...]:
+        """Channels of every BatchNorm, in module order (the input's included)."""
+        found = [self.input_norm] if self.input_norm else []
+        found.append(self.stem.out_channels)
+        for block in self.blocks():
+            found += block.norms
+            if block.downsample is not None and not block.preactivation:
+                found.append(block.downsample.out_channels)
+        return tuple(found + ([self.final_norm] if self.final_norm else []))
 
 
 # BasicBlock: 2 3x3 convs; Bottleneck: 1x1, 3x3, 1x1 (x4).
@@ -189,23 +298,7 @@ def resnet_config(depth: int, **knobs) -> ResNetConfig:
 
 def bn_state(config: ResNetConfig, num_classes: int = 1000, in_channels: int = 3) -> int:
     """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
-    total = config.stem_width + (in_channels if config.input_norm else 0)
-    inplanes = config.stem_width
-    for planes, blocks, stride in zip(config.widths, config.layers, config.stage_strides()):
-        out = planes * config.expansion
-        width = planes if config.block == "basic" else config.bottleneck_width(planes)
-        for index in range(blocks):
-            block_in = inplanes if index == 0 else out
-            if config.preactivation:  # BNs before the convolutions, none on the shortcut
-                total += block_in + (width if config.block == "basic" else 2 * width)
-            else:
-                total += 2 * planes if config.block == "basic" else 2 * width + out
-                if index == 0 and (stride != 1 or inplanes != out):
-                    total += out
-        inplanes = out
-    if config.preactivation:
-        total += inplanes
-    return 2 * total
+    return 2 * sum(config.plan(num_classes, in_channels).norms())
 
 
 PAPER = "Deep Residual Learning for Image Recognition (He, Zhang, Ren, Sun, 2015)"

@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..registry import ModelSpec, Stage, check_positive, published, register
-from .resnet import DEPTHS, TORCHVISION_PARAMS, ResNetConfig, bn_state
+from .resnet import DEPTHS, TORCHVISION_PARAMS, ResidualBlock, ResNetConfig, bn_state
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class SEResNetConfig(ResNetConfig):
         divisor = self.se_divisor
         return max(divisor, int(channels / self.se_reduction + divisor / 2) // divisor * divisor)
 
+    def block_plan(self, name: str, in_channels: int, planes: int, stride: int) -> ResidualBlock:
+        block = super().block_plan(name, in_channels, planes, stride)
+        return dataclasses.replace(block, se=self.squeezed_channels(block.out_channels))
+
     def outline(self) -> tuple[Stage, ...]:
         return tuple(dataclasses.replace(s, block=f"SE-{s.block}") if s.name.startswith("layer") else s
                      for s in super().outline())
@@ -65,11 +69,7 @@ class SEResNetConfig(ResNetConfig):
 
 def se_params(config: SEResNetConfig) -> int:
     """Parameters the SE modules add to the ResNet: per block 2 * C * C/r weights and C/r + C biases."""
-    total = 0
-    for planes, blocks in zip(config.widths, config.layers):
-        channels, squeezed = config.se_channels(planes)
-        total += blocks * (2 * channels * squeezed + squeezed + channels)
-    return total
+    return sum(2 * block.out_channels * block.se + block.se + block.out_channels for block in config.plan().blocks())
 
 
 PAPER = "Squeeze-and-Excitation Networks (Hu, Shen, Albanie, Sun, Wu, 2017)"
