@@ -37,3 +37,17 @@ class Pool:
     kernel: int
     stride: int
     padding: int = 0
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A dense layer as PyTorch's `nn.Linear` takes it, under its module name (`classifier.6`)."""
+
+    name: str
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+    @property
+    def params(self) -> int:
+        return self.out_features * self.in_features + (self.out_features if self.bias else 0)
