@@ -1,11 +1,21 @@
-"""ShuffleNet V1 and V2 in MXNet Gluon, mirroring the PyTorch module tree (and so its names)."""
+"""ShuffleNet V1 and V2 in MXNet Gluon, mirroring the PyTorch module tree (and so its names).
+
+The network is the spec's plan (`ShuffleNetV1Config.plan`, `ShuffleNetV2Config.plan`): every unit's
+convolutions, groups, strides, shuffles and shortcut are decided there, and only translated into blocks here.
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 from mxnet.gluon import nn
 
-from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
+from zoo.plan import Conv
+from zoo.specs.shufflenet import (Layer, Norm, Shuffle, ShuffleNetPlan, ShuffleNetV1Config, ShuffleNetV2Config,
+                                  V1UnitPlan, V2UnitPlan)
 
 from .layers import global_avg_pool, relu
+
+BatchNorm = Callable[[int], nn.BatchNorm]
 
 
 def channel_shuffle(F, x, groups: int):
@@ -26,133 +36,82 @@ class ChannelShuffle(nn.HybridBlock):
         return channel_shuffle(F, x, self.groups)
 
 
-def _bn(channels: int, config) -> nn.BatchNorm:
-    # Gluon's momentum weighs the old statistic, PyTorch's the new one.
-    return nn.BatchNorm(momentum=1.0 - config.bn_momentum, epsilon=config.bn_eps, in_channels=channels)
+def sequential(pieces: tuple[Layer, ...], norm: BatchNorm) -> nn.HybridSequential:
+    def block(layer: Layer) -> nn.HybridBlock:
+        if isinstance(layer, Conv):
+            return nn.Conv2D(layer.out_channels, layer.kernel, strides=layer.stride, padding=layer.padding,
+                             groups=layer.groups, use_bias=layer.bias, in_channels=layer.in_channels)
+        if isinstance(layer, Norm):
+            return norm(layer.channels)
+        return ChannelShuffle(layer.groups) if isinstance(layer, Shuffle) else nn.Activation("relu")
+    seq = nn.HybridSequential()
+    seq.add(*map(block, pieces))
+    return seq
 
-
-def _conv(in_channels: int, channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2D:
-    return nn.Conv2D(channels, kernel, strides=stride, padding=kernel // 2, groups=groups,
-                     use_bias=False, in_channels=in_channels)
-
-
-def _stem(in_channels: int, channels: int, config) -> nn.HybridSequential:
-    stem = nn.HybridSequential()
-    stem.add(_conv(in_channels, channels, 3, 2), _bn(channels, config), nn.Activation("relu"))
-    return stem
-
-
-# ShuffleNet V1 ---------------------------------------------------------------------------------
 
 class ShuffleV1Unit(nn.HybridBlock):
-    def __init__(self, unit: V1Unit, config: ShuffleNetV1Config, **kwargs) -> None:
+    def __init__(self, plan: V1UnitPlan, norm: BatchNorm, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.stride = unit.stride
-        mid = unit.mid_channels
+        pool = plan.shortcut
         with self.name_scope():
-            self.branch = nn.HybridSequential()
-            self.branch.add(
-                _conv(unit.in_channels, mid, 1, groups=unit.first_groups),
-                _bn(mid, config),
-                nn.Activation("relu"),
-                ChannelShuffle(unit.groups),
-                _conv(mid, mid, 3, unit.stride, groups=mid),
-                _bn(mid, config),
-                _conv(mid, unit.branch_channels, 1, groups=unit.groups),
-                _bn(unit.branch_channels, config),
-            )
-            if unit.stride == 2:
-                # count_include_pad=True, as PyTorch's AvgPool2d counts the zero padding.
-                self.shortcut = nn.AvgPool2D(3, 2, 1, count_include_pad=True)
+            self.branch = sequential(plan.branch, norm)
+            # count_include_pad=True, as PyTorch's AvgPool2d counts the zero padding.
+            self.shortcut = nn.AvgPool2D(pool.kernel, pool.stride, pool.padding, count_include_pad=True) if pool else None
 
     def hybrid_forward(self, F, x):
-        if self.stride == 1:
+        if self.shortcut is None:
             return relu(F, x + self.branch(x))
         return F.concat(self.shortcut(x), relu(F, self.branch(x)), dim=1)
 
 
-class ShuffleNetV1(nn.HybridBlock):
-    def __init__(self, config: ShuffleNetV1Config, num_classes: int, in_channels: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        units = config.units()
-        self.stages = sorted({u.stage for u in units})
-        with self.name_scope():
-            self.conv1 = _stem(in_channels, config.stem_width(), config)
-            self.maxpool = nn.MaxPool2D(3, 2, 1)
-            for stage in self.stages:
-                seq = nn.HybridSequential()
-                seq.add(*(ShuffleV1Unit(u, config) for u in units if u.stage == stage))
-                setattr(self, f"stage{stage}", seq)
-            self.fc = nn.Dense(num_classes, use_bias=config.fc_bias, in_units=units[-1].out_channels)
-
-    def hybrid_forward(self, F, x):
-        x = self.maxpool(self.conv1(x))
-        for stage in self.stages:
-            x = getattr(self, f"stage{stage}")(x)
-        return self.fc(F.flatten(global_avg_pool(F, x)))
-
-
-# ShuffleNet V2 ---------------------------------------------------------------------------------
-
 class InvertedResidual(nn.HybridBlock):
-    def __init__(self, inp: int, oup: int, stride: int, config: ShuffleNetV2Config, **kwargs) -> None:
+    def __init__(self, plan: V2UnitPlan, norm: BatchNorm, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.stride = stride
-        half = oup // 2
+        self.split, self.groups = plan.split, plan.shuffle
         with self.name_scope():
-            if stride > 1:
-                self.branch1 = nn.HybridSequential()
-                self.branch1.add(
-                    _conv(inp, inp, 3, stride, groups=inp), _bn(inp, config),
-                    _conv(inp, half, 1), _bn(half, config), nn.Activation("relu"),
-                )
-            self.branch2 = nn.HybridSequential()
-            self.branch2.add(
-                _conv(inp if stride > 1 else half, half, 1), _bn(half, config), nn.Activation("relu"),
-                _conv(half, half, 3, stride, groups=half), _bn(half, config),
-                _conv(half, half, 1), _bn(half, config), nn.Activation("relu"),
-            )
+            if plan.branch1:
+                self.branch1 = sequential(plan.branch1, norm)
+            self.branch2 = sequential(plan.branch2, norm)
 
     def hybrid_forward(self, F, x):
-        if self.stride == 1:
+        if self.split:
             x1, x2 = F.split(x, num_outputs=2, axis=1)
             out = F.concat(x1, self.branch2(x2), dim=1)
         else:
             out = F.concat(self.branch1(x), self.branch2(x), dim=1)
-        return channel_shuffle(F, out, 2)
+        return channel_shuffle(F, out, self.groups)
 
 
-class ShuffleNetV2(nn.HybridBlock):
-    def __init__(self, config: ShuffleNetV2Config, num_classes: int, in_channels: int, **kwargs) -> None:
+UNITS = {V1UnitPlan: ShuffleV1Unit, V2UnitPlan: InvertedResidual}
+
+
+class ShuffleNet(nn.HybridBlock):
+    def __init__(self, plan: ShuffleNetPlan, **kwargs) -> None:
         super().__init__(**kwargs)
-        channels = config.stages_out_channels
-        self.stages = []
+
+        def norm(channels: int) -> nn.BatchNorm:
+            # Gluon's momentum weighs the old statistic, PyTorch's the new one.
+            return nn.BatchNorm(momentum=1.0 - plan.bn_momentum, epsilon=plan.bn_eps, in_channels=channels)
+
+        self.stages = plan.stage_names
         with self.name_scope():
-            self.conv1 = _stem(in_channels, channels[0], config)
-            self.maxpool = nn.MaxPool2D(3, 2, 1)
-            width = channels[0]
-            for stage, (repeats, out) in enumerate(zip(config.stages_repeats, config.stage_widths()), start=2):
-                seq = nn.HybridSequential()
-                seq.add(InvertedResidual(width, out, 2, config))
-                seq.add(*(InvertedResidual(out, out, 1, config) for _ in range(repeats - 1)))
-                setattr(self, f"stage{stage}", seq)
-                self.stages.append(stage)
-                width = out
-            self.conv5 = nn.HybridSequential()
-            self.conv5.add(_conv(width, channels[-1], 1), _bn(channels[-1], config), nn.Activation("relu"))
-            self.fc = nn.Dense(num_classes, in_units=channels[-1])
+            self.conv1 = sequential(plan.stem, norm)
+            self.maxpool = nn.MaxPool2D(plan.pool.kernel, plan.pool.stride, plan.pool.padding)
+            for name, units in zip(plan.stage_names, plan.stages):
+                stage = nn.HybridSequential()
+                stage.add(*(UNITS[type(unit)](unit, norm) for unit in units))
+                setattr(self, name, stage)
+            self.conv5 = sequential(plan.conv5, norm) if plan.conv5 else None
+            self.fc = nn.Dense(plan.fc.out_features, use_bias=plan.fc.bias, in_units=plan.fc.in_features)
 
     def hybrid_forward(self, F, x):
         x = self.maxpool(self.conv1(x))
         for stage in self.stages:
-            x = getattr(self, f"stage{stage}")(x)
-        x = self.conv5(x)
+            x = getattr(self, stage)(x)
+        if self.conv5 is not None:
+            x = self.conv5(x)
         return self.fc(F.flatten(global_avg_pool(F, x)))
 
 
 def build(config: ShuffleNetV1Config | ShuffleNetV2Config, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    if isinstance(config, ShuffleNetV1Config):
-        return ShuffleNetV1(config, num_classes, in_channels)
-    if isinstance(config, ShuffleNetV2Config):
-        return ShuffleNetV2(config, num_classes, in_channels)
-    raise TypeError(f"expected a ShuffleNetV1Config or ShuffleNetV2Config, got {type(config).__name__}")
+    return ShuffleNet(config.plan(num_classes, in_channels))

@@ -1,10 +1,19 @@
-"""ShuffleNet V1 and V2 in PyTorch. V2's module tree and state_dict keys are torchvision's."""
+"""ShuffleNet V1 and V2 in PyTorch. V2's module tree and state_dict keys are torchvision's.
+
+The network is the spec's plan (`ShuffleNetV1Config.plan`, `ShuffleNetV2Config.plan`): every unit's
+convolutions, groups, strides, shuffles and shortcut are decided there, and only translated into modules here."""
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from zoo.specs.shufflenet import ShuffleNetV1Config, ShuffleNetV2Config, V1Unit
+from zoo.plan import Conv
+from zoo.specs.shufflenet import (Layer, Norm, Shuffle, ShuffleNetPlan, ShuffleNetV1Config, ShuffleNetV2Config,
+                                  V1UnitPlan, V2UnitPlan)
+
+BatchNorm = Callable[[int], nn.BatchNorm2d]
 
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
@@ -27,19 +36,16 @@ class ChannelShuffle(nn.Module):
         return f"groups={self.groups}"
 
 
-def _bn(channels: int, config) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
+def sequential(layers: tuple[Layer, ...], norm: BatchNorm) -> nn.Sequential:
+    def module(layer: Layer) -> nn.Module:
+        if isinstance(layer, Conv):
+            return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                             groups=layer.groups, bias=layer.bias)
+        if isinstance(layer, Norm):
+            return norm(layer.channels)
+        return ChannelShuffle(layer.groups) if isinstance(layer, Shuffle) else nn.ReLU(inplace=True)
+    return nn.Sequential(*map(module, layers))
 
-
-def _stem(in_channels: int, out_channels: int, config) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, 2, 1, bias=False),
-        _bn(out_channels, config),
-        nn.ReLU(inplace=True),
-    )
-
-
-# ShuffleNet V1 ---------------------------------------------------------------------------------
 
 class ShuffleV1Unit(nn.Module):
     """Figure 2 (b) and (c) of the paper: 1x1 group conv, shuffle, 3x3 depthwise, 1x1 group conv.
@@ -48,49 +54,70 @@ class ShuffleV1Unit(nn.Module):
     only produces the channels the unit adds.
     """
 
-    def __init__(self, unit: V1Unit, config: ShuffleNetV1Config) -> None:
+    def __init__(self, plan: V1UnitPlan, norm: BatchNorm) -> None:
         super().__init__()
-        self.stride = unit.stride
-        mid = unit.mid_channels
-        self.branch = nn.Sequential(
-            nn.Conv2d(unit.in_channels, mid, 1, bias=False, groups=unit.first_groups),
-            _bn(mid, config),
-            nn.ReLU(inplace=True),
-            # Kept for one group too (where it changes nothing) so every variant has the same keys.
-            ChannelShuffle(unit.groups),
-            # No ReLU after the depthwise convolution (Section 3.2 of the paper).
-            nn.Conv2d(mid, mid, 3, unit.stride, 1, groups=mid, bias=False),
-            _bn(mid, config),
-            nn.Conv2d(mid, unit.branch_channels, 1, bias=False, groups=unit.groups),
-            _bn(unit.branch_channels, config),
-        )
-        if unit.stride == 2:
-            # count_include_pad=True (PyTorch's default), as in the reference code.
-            self.shortcut = nn.AvgPool2d(3, 2, 1)
+        self.branch = sequential(plan.branch, norm)
+        pool = plan.shortcut
+        # count_include_pad=True (PyTorch's default), as in the reference code.
+        self.shortcut = nn.AvgPool2d(pool.kernel, pool.stride, pool.padding) if pool else None
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.stride == 1:
+        if self.shortcut is None:
             return self.relu(x + self.branch(x))
         # The pooled input follows a ReLU and is non-negative already: only the branch needs one.
         return torch.cat((self.shortcut(x), self.relu(self.branch(x))), 1)
 
 
-class ShuffleNetV1(nn.Module):
-    def __init__(self, config: ShuffleNetV1Config, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        stem = config.stem_width()
-        self.conv1 = _stem(in_channels, stem, config)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        units = config.units()
-        self.stages = [f"stage{stage}" for stage in sorted({u.stage for u in units})]
-        for stage in sorted({u.stage for u in units}):
-            setattr(self, f"stage{stage}", nn.Sequential(
-                *(ShuffleV1Unit(u, config) for u in units if u.stage == stage)))
-        self.fc = nn.Linear(units[-1].out_channels, num_classes, bias=config.fc_bias)
-        self._initialize_weights()
+class InvertedResidual(nn.Module):
+    """Figure 3 (c) and (d) of the V2 paper: stride 1 splits the channels in halves and transforms
+    one; stride 2 transforms the whole input in two branches. Either way the halves are shuffled."""
 
-    def _initialize_weights(self) -> None:
+    def __init__(self, plan: V2UnitPlan, norm: BatchNorm) -> None:
+        super().__init__()
+        self.split, self.groups = plan.split, plan.shuffle
+        self.branch1 = sequential(plan.branch1, norm)  # empty when split, as torchvision's
+        self.branch2 = sequential(plan.branch2, norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.split:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, self.groups)
+
+
+UNITS = {V1UnitPlan: ShuffleV1Unit, V2UnitPlan: InvertedResidual}
+
+
+class ShuffleNet(nn.Module):
+    def __init__(self, plan: ShuffleNetPlan) -> None:
+        super().__init__()
+
+        def norm(channels: int) -> nn.BatchNorm2d:
+            return nn.BatchNorm2d(channels, eps=plan.bn_eps, momentum=plan.bn_momentum)
+
+        self.conv1 = sequential(plan.stem, norm)
+        self.maxpool = nn.MaxPool2d(plan.pool.kernel, plan.pool.stride, plan.pool.padding)
+        for name, units in zip(plan.stage_names, plan.stages):
+            self.add_module(name, nn.Sequential(*(UNITS[type(unit)](unit, norm) for unit in units)))
+        self.stages = plan.stage_names
+        self.conv5 = sequential(plan.conv5, norm) if plan.conv5 else None
+        self.fc = nn.Linear(plan.fc.in_features, plan.fc.out_features, bias=plan.fc.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.conv1(x))
+        for stage in self.stages:
+            x = getattr(self, stage)(x)
+        if self.conv5 is not None:
+            x = self.conv5(x)
+        return self.fc(x.mean([2, 3]))
+
+
+class ShuffleNetV1(ShuffleNet):
+    def __init__(self, plan: ShuffleNetPlan) -> None:
+        super().__init__(plan)
         # The reference code's scheme: N(0, 0.01) for the stem and the classifier, N(0, 1/fan-in
         # channels) elsewhere, BatchNorm bias a small positive 1e-4.
         for name, m in self.named_modules():
@@ -104,86 +131,11 @@ class ShuffleNetV1(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.conv1(x))
-        for stage in self.stages:
-            x = getattr(self, stage)(x)
-        return self.fc(x.mean([2, 3]))
 
-
-# ShuffleNet V2 (torchvision's module tree) ------------------------------------------------------
-
-class InvertedResidual(nn.Module):
-    """Figure 3 (c) and (d) of the V2 paper: stride 1 splits the channels in halves and transforms
-    one; stride 2 transforms the whole input in two branches. Either way the halves are shuffled."""
-
-    def __init__(self, inp: int, oup: int, stride: int, config: ShuffleNetV2Config) -> None:
-        super().__init__()
-        self.stride = stride
-        branch_features = oup // 2
-        if stride > 1:
-            self.branch1 = nn.Sequential(
-                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),
-                _bn(inp, config),
-                nn.Conv2d(inp, branch_features, 1, bias=False),
-                _bn(branch_features, config),
-                nn.ReLU(inplace=True),
-            )
-        else:
-            self.branch1 = nn.Sequential()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(inp if stride > 1 else branch_features, branch_features, 1, bias=False),
-            _bn(branch_features, config),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(branch_features, branch_features, 3, stride, 1, groups=branch_features, bias=False),
-            _bn(branch_features, config),
-            nn.Conv2d(branch_features, branch_features, 1, bias=False),
-            _bn(branch_features, config),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)
-            out = torch.cat((x1, self.branch2(x2)), dim=1)
-        else:
-            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-        return channel_shuffle(out, 2)
-
-
-class ShuffleNetV2(nn.Module):
-    def __init__(self, config: ShuffleNetV2Config, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        channels = config.stages_out_channels
-        self.conv1 = _stem(in_channels, channels[0], config)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.stages = []
-        width = channels[0]
-        for stage, (repeats, out) in enumerate(zip(config.stages_repeats, config.stage_widths()), start=2):
-            units = [InvertedResidual(width, out, 2, config)]
-            units += [InvertedResidual(out, out, 1, config) for _ in range(repeats - 1)]
-            setattr(self, f"stage{stage}", nn.Sequential(*units))
-            self.stages.append(f"stage{stage}")
-            width = out
-        self.conv5 = nn.Sequential(
-            nn.Conv2d(width, channels[-1], 1, bias=False),
-            _bn(channels[-1], config),
-            nn.ReLU(inplace=True),
-        )
-        self.fc = nn.Linear(channels[-1], num_classes)
-        # torchvision keeps PyTorch's default initialisation for ShuffleNetV2.
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.conv1(x))
-        for stage in self.stages:
-            x = getattr(self, stage)(x)
-        x = self.conv5(x)
-        return self.fc(x.mean([2, 3]))
+class ShuffleNetV2(ShuffleNet):
+    """torchvision's class, name included, with PyTorch's default initialisation as torchvision keeps it."""
 
 
 def build(config: ShuffleNetV1Config | ShuffleNetV2Config, *, num_classes: int, in_channels: int) -> nn.Module:
-    if isinstance(config, ShuffleNetV1Config):
-        return ShuffleNetV1(config, num_classes, in_channels)
-    if isinstance(config, ShuffleNetV2Config):
-        return ShuffleNetV2(config, num_classes, in_channels)
-    raise TypeError(f"expected a ShuffleNetV1Config or ShuffleNetV2Config, got {type(config).__name__}")
+    plan = config.plan(num_classes, in_channels)
+    return (ShuffleNetV1 if plan.version == 1 else ShuffleNetV2)(plan)

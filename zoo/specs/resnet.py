@@ -192,18 +192,19 @@ class ResNetConfig(FamilyConfig):
             bn_eps=self.bn_eps, bn_momentum=self.bn_momentum, zero_init_residual=self.zero_init_residual)
 
     def outline(self) -> tuple[Stage, ...]:
-        conv, pool = self.stem_conv, self.stem_pool
-        stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
-        block = {"basic": "BasicBlock", "bottleneck": "Bottleneck"}[self.block]
-        if self.preactivation:
-            block = f"PreAct{block}"
-        if self.input_norm:
+        plan = self.plan()
+        conv, pool = plan.stem, plan.pool
+        stem = f"{conv.kernel}x{conv.kernel}/{conv.stride} conv" + (
+            f", {pool.kernel}x{pool.kernel}/{pool.stride} max pool" if pool else "")
+        if plan.input_norm:
             stem = f"input BN, {stem}"
+        block = ("PreAct" if self.preactivation else "") + {"basic": "BasicBlock", "bottleneck": "Bottleneck"}[self.block]
         return (
-            Stage("stem", "maxpool", block=stem, stride=conv[1] * (pool[1] if pool else 1)),
-            *(Stage(f"layer{i}", f"layer{i}", blocks, block, stride)
-              for i, (blocks, stride) in enumerate(zip(self.layers, self.stage_strides()), start=1)),
-            Stage("head", "", block=("BN, ReLU, " if self.preactivation else "") + "global avg pool, fc"),
+            # The CIFAR stem's `maxpool` is an Identity: the stage still ends there.
+            Stage("stem", "maxpool", block=stem, stride=conv.stride * (pool.stride if pool else 1)),
+            *(Stage(name, name, len(blocks), block, max(c.stride for c in blocks[0].convs))
+              for name, blocks in zip(plan.stage_names, plan.stages)),
+            Stage("head", "", block=("BN, ReLU, " if plan.final_norm else "") + "global avg pool, fc"),
         )
 
 

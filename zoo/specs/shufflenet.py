@@ -2,14 +2,16 @@
 channel shuffle (V1), channel split and shuffle (V2), around 3x3 depthwise convolutions.
 
 Both share the stem (3x3/2 convolution, 3x3/2 max pool), three stages of (4, 8, 4) units whose
-first unit halves the resolution, and a global-average-pooled linear classifier.
+first unit halves the resolution, and a global-average-pooled linear classifier. Each config's `plan`
+is the network every framework builds, layer by layer under PyTorch's module names (`ShuffleNetPlan`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..arith import conv_out
+from ..plan import Conv, Linear, Pool
 from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, published, register, torchvision_weights
 from .mobilenet import check_norm
 
@@ -43,6 +45,95 @@ class V1Unit(NamedTuple):
 
 # Both versions: conv1 (3x3/2) and a 3x3/2 max pool, the module names of the stages after it.
 STEM = Stage("stem", "maxpool", block="3x3/2 conv, 3x3/2 max pool", stride=4)
+STEM_POOL = Pool("maxpool", 3, 2, 1)
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A BatchNorm over `channels`, under its module name (`stage2.0.branch.1`)."""
+
+    name: str
+    channels: int
+
+
+@dataclass(frozen=True)
+class ReLU:
+    name: str
+
+
+@dataclass(frozen=True)
+class Shuffle:
+    """The channel shuffle: channels viewed as (groups, C / groups) and transposed, so that the next
+    group convolution sees channels from every group of the previous one."""
+
+    name: str
+    groups: int
+
+
+# One layer of a sequence (`conv1`, `conv5`, a unit's branch): PyTorch's nn.Sequential, whose child
+# indices end the names.
+Layer = Conv | Norm | ReLU | Shuffle
+
+
+def _sequence(prefix: str, *layers: Layer) -> tuple[Layer, ...]:
+    """`layers` named as nn.Sequential names its children: `prefix.0`, `prefix.1`, ..."""
+    return tuple(replace(layer, name=f"{prefix}.{index}") for index, layer in enumerate(layers))
+
+
+def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
+             relu: bool = False) -> tuple[Layer, ...]:
+    """A bias-free convolution padded to keep the size (at stride 1), its BatchNorm, and a ReLU if `relu`."""
+    conv = Conv("", in_channels, out_channels, kernel, stride, kernel // 2, groups)
+    return (conv, Norm("", out_channels)) + ((ReLU(""),) if relu else ())
+
+
+@dataclass(frozen=True)
+class V1UnitPlan:
+    """A ShuffleNet V1 unit (Figure 2 (b), (c) of the paper) under its module path (`stage2.0`).
+
+    `branch` is `branch.0` ... `branch.7`: 1x1 group conv, BN, ReLU, shuffle, 3x3 depthwise conv, BN
+    (no ReLU after the depthwise convolution, Section 3.2), 1x1 group conv, BN. Without a `shortcut`
+    the input is added and the sum goes through a ReLU; with one (stride 2) the 3x3/2 average-pooled
+    input (count_include_pad, as the reference code's) is concatenated ahead of the branch, which alone
+    goes through the ReLU.
+    """
+
+    name: str
+    branch: tuple[Layer, ...]
+    shortcut: Pool | None
+
+
+@dataclass(frozen=True)
+class V2UnitPlan:
+    """A ShuffleNet V2 unit (Figure 3 (c), (d) of the V2 paper), torchvision's InvertedResidual under its
+    module path (`stage2.0`). With `split` (stride 1) the input's first half passes as it is and
+    `branch2` transforms the second (torch's x.chunk(2)); otherwise `branch1` and `branch2` both
+    transform the whole input. The two halves are concatenated and shuffled in `shuffle` groups."""
+
+    name: str
+    branch1: tuple[Layer, ...]  # empty when split (torchvision keeps an empty nn.Sequential)
+    branch2: tuple[Layer, ...]
+    split: bool
+    shuffle: int = 2
+
+
+@dataclass(frozen=True)
+class ShuffleNetPlan:
+    """The whole network, in the order it runs: `conv1` (conv, BN, ReLU), `maxpool`, the stages `stage2`
+    ... (their units), V2's `conv5` (1x1 conv, BN, ReLU; empty in V1), the global average pool and `fc`."""
+
+    version: int                # 1 or 2: whose network, and so (in PyTorch and JAX) whose initialisation
+    stem: tuple[Layer, ...]
+    pool: Pool
+    stages: tuple[tuple[V1UnitPlan | V2UnitPlan, ...], ...]
+    conv5: tuple[Layer, ...]
+    fc: Linear
+    bn_eps: float
+    bn_momentum: float          # PyTorch's convention
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(f"stage{index}" for index in range(2, len(self.stages) + 2))
 
 
 def _min_input_size(stages: int) -> int:
@@ -145,6 +236,27 @@ class ShuffleNetV1Config(FamilyConfig):
                 channels = out
         return units
 
+    def unit_plan(self, unit: V1Unit) -> V1UnitPlan:
+        name, mid = f"stage{unit.stage}.{unit.index}", unit.mid_channels
+        # The shuffle is kept for one group too (where it changes nothing), so every variant has the same names.
+        branch = _sequence(f"{name}.branch", *_conv_bn(unit.in_channels, mid, 1, groups=unit.first_groups, relu=True),
+                           Shuffle("", unit.groups), *_conv_bn(mid, mid, 3, unit.stride, groups=mid),
+                           *_conv_bn(mid, unit.branch_channels, 1, groups=unit.groups))
+        shortcut = Pool(f"{name}.shortcut", 3, unit.stride, 1) if unit.stride == 2 else None
+        return V1UnitPlan(name, branch, shortcut)
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> ShuffleNetPlan:
+        """The network this configuration describes, unit by unit (what every framework builds)."""
+        units = self.units()
+        stages = {unit.stage: [] for unit in units}
+        for unit in units:
+            stages[unit.stage].append(self.unit_plan(unit))
+        return ShuffleNetPlan(
+            version=1, stem=_sequence("conv1", *_conv_bn(in_channels, self.stem_width(), 3, 2, relu=True)),
+            pool=STEM_POOL, stages=tuple(map(tuple, stages.values())), conv5=(),
+            fc=Linear("fc", units[-1].out_channels, num_classes, self.fc_bias),
+            bn_eps=self.bn_eps, bn_momentum=self.bn_momentum)
+
     def min_input_size(self) -> int:
         return _min_input_size(len(self.stage_repeats))
 
@@ -182,6 +294,30 @@ class ShuffleNetV2Config(FamilyConfig):
 
     def stage_widths(self) -> tuple[int, ...]:
         return tuple(self.stages_out_channels[1:-1])
+
+    def unit_plan(self, name: str, in_channels: int, out_channels: int, stride: int) -> V2UnitPlan:
+        """torchvision's InvertedResidual: each branch gives half the output channels."""
+        half = out_channels // 2
+        branch1 = () if stride == 1 else _sequence(
+            f"{name}.branch1", *_conv_bn(in_channels, in_channels, 3, stride, groups=in_channels),
+            *_conv_bn(in_channels, half, 1, relu=True))
+        branch2 = _sequence(
+            f"{name}.branch2", *_conv_bn(in_channels if stride > 1 else half, half, 1, relu=True),
+            *_conv_bn(half, half, 3, stride, groups=half), *_conv_bn(half, half, 1, relu=True))
+        return V2UnitPlan(name, branch1, branch2, split=stride == 1)
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> ShuffleNetPlan:
+        """The network this configuration describes, unit by unit (what every framework builds)."""
+        channels = self.stages_out_channels
+        stages, width = [], channels[0]
+        for stage, (repeats, out) in enumerate(zip(self.stages_repeats, self.stage_widths()), start=2):
+            stages.append(tuple(self.unit_plan(f"stage{stage}.{index}", width if index == 0 else out, out,
+                                               2 if index == 0 else 1) for index in range(repeats)))
+            width = out
+        return ShuffleNetPlan(
+            version=2, stem=_sequence("conv1", *_conv_bn(in_channels, channels[0], 3, 2, relu=True)),
+            pool=STEM_POOL, stages=tuple(stages), conv5=_sequence("conv5", *_conv_bn(width, channels[-1], 1, relu=True)),
+            fc=Linear("fc", channels[-1], num_classes), bn_eps=self.bn_eps, bn_momentum=self.bn_momentum)
 
     def min_input_size(self) -> int:
         return _min_input_size(len(self.stages_repeats))
