@@ -1,39 +1,39 @@
 """DenseNet in Flax NNX, module for module `zoo_torch.densenet` (torchvision's tree, so its checkpoints
-load): `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `features.norm5`, `classifier`."""
+load): `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `features.norm5`, `classifier`.
+The network is the spec's plan (`DenseNetConfig.plan`): every layer's convolutions, widths, biases and names
+are decided there, and only translated into modules here."""
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
+from zoo.plan import Conv
+from zoo.specs.densenet import DenseBlockPlan, DenseLayerPlan, DenseNetConfig, DenseNetPlan, TransitionPlan
 
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, fans, fill, init_rngs, normal
 from .network import Network
 
+Norm = Callable[[int], BatchNorm2d]
 
-def _norm(config: DenseNetConfig, channels: int) -> BatchNorm2d:
-    return BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
+
+def conv2d(conv: Conv, *, rngs: nnx.Rngs) -> Conv2d:
+    return Conv2d(conv.in_channels, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding,
+                  groups=conv.groups, bias=conv.bias, rngs=rngs)
 
 
 class DenseLayer(nnx.Module):
-    def __init__(self, config: DenseNetConfig, in_features: int, *, rngs: nnx.Rngs) -> None:
-        growth, bias = config.growth_rate, config.conv_bias
-        self.norm1 = _norm(config, in_features)
-        self.relu1 = ReLU()
-        if config.bottleneck:
-            width = config.bn_size * growth
-            self.conv1 = Conv2d(in_features, width, 1, bias=bias, rngs=rngs)
-            self.norm2 = _norm(config, width)
-            self.relu2 = ReLU()
-            self.conv2 = Conv2d(width, growth, 3, padding=1, bias=bias, rngs=rngs)
-        else:
-            # Without a bottleneck the layer is BN-ReLU-Conv3x3 (DenseNet without "B"; d2l's conv_block).
-            self.conv1 = Conv2d(in_features, growth, 3, padding=1, bias=bias, rngs=rngs)
-        self.bottleneck = config.bottleneck
-        self.memory_efficient = config.memory_efficient
+    def __init__(self, plan: DenseLayerPlan, norm: Norm, memory_efficient: bool, *, rngs: nnx.Rngs) -> None:
+        for k, conv in enumerate(plan.convs, start=1):
+            setattr(self, f"norm{k}", norm(conv.in_channels))
+            setattr(self, f"relu{k}", ReLU())
+            setattr(self, f"conv{k}", conv2d(conv, rngs=rngs))
+        self.bottleneck = plan.bottleneck
+        self.memory_efficient = memory_efficient
         # torch calls F.dropout, so no module of this name appears in its tree: hence the private name.
-        self._dropout = Dropout(config.drop_rate, rngs=rngs) if config.drop_rate > 0 else None
+        self._dropout = Dropout(plan.drop_rate, rngs=rngs) if plan.drop_rate > 0 else None
 
     def bn_function(self, *features):
         return self.conv1(self.relu1(self.norm1(jnp.concatenate(features, axis=-1))))
@@ -70,24 +70,24 @@ class DenseLayer(nnx.Module):
 class DenseBlock(nnx.Module):
     """torch's nn.ModuleDict of `denselayer1`, `denselayer2`, ..."""
 
-    def __init__(self, config: DenseNetConfig, layers: int, in_features: int, *, rngs: nnx.Rngs) -> None:
-        for i in range(layers):
-            setattr(self, f"denselayer{i + 1}", DenseLayer(config, in_features + i * config.growth_rate, rngs=rngs))
-        self.num_layers = layers
+    def __init__(self, plan: DenseBlockPlan, norm: Norm, memory_efficient: bool, *, rngs: nnx.Rngs) -> None:
+        for layer in plan.layers:
+            setattr(self, layer.local(), DenseLayer(layer, norm, memory_efficient, rngs=rngs))
+        self.layer_names = tuple(layer.local() for layer in plan.layers)
 
     def __call__(self, x):
         features = [x]
-        for i in range(self.num_layers):
-            features.append(getattr(self, f"denselayer{i + 1}")(features))
+        for name in self.layer_names:
+            features.append(getattr(self, name)(features))
         return jnp.concatenate(features, axis=-1)
 
 
 class Transition(nnx.Module):
-    def __init__(self, config: DenseNetConfig, in_features: int, out_features: int, *, rngs: nnx.Rngs) -> None:
-        self.norm = _norm(config, in_features)
+    def __init__(self, plan: TransitionPlan, norm: Norm, *, rngs: nnx.Rngs) -> None:
+        self.norm = norm(plan.norm)
         self.relu = ReLU()
-        self.conv = Conv2d(in_features, out_features, 1, bias=config.conv_bias, rngs=rngs)
-        self.pool = AvgPool2d(TRANSITION_POOL, stride=TRANSITION_POOL)
+        self.conv = conv2d(plan.conv, rngs=rngs)
+        self.pool = AvgPool2d(plan.pool.kernel, stride=plan.pool.stride, padding=plan.pool.padding)
 
     def __call__(self, x):
         return self.pool(self.conv(self.relu(self.norm(x))))
@@ -110,25 +110,23 @@ class Features(nnx.Module):
 
 
 class DenseNet(Network):
-    def __init__(self, config: DenseNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> None:
-        stem = config.num_init_features
+    def __init__(self, plan: DenseNetPlan, *, rngs: nnx.Rngs) -> None:
+        def norm(channels: int) -> BatchNorm2d:
+            return BatchNorm2d(channels, eps=plan.bn_eps, momentum=plan.bn_momentum)
+
         self.features = Features()
-        kernel, stride, padding = config.stem_conv
-        self.features.add_module("conv0", Conv2d(in_channels, stem, kernel, stride=stride, padding=padding,
-                                                 bias=config.conv_bias, rngs=rngs))
-        # Huang et al.'s CIFAR stem stops here: the first dense layer's BN-ReLU follows directly.
-        if config.stem_pool:
-            self.features.add_module("norm0", _norm(config, stem))
+        self.features.add_module("conv0", conv2d(plan.stem, rngs=rngs))
+        if plan.stem_norm:
+            self.features.add_module("norm0", norm(plan.stem_norm))
             self.features.add_module("relu0", ReLU())
-            self.features.add_module("pool0", MaxPool2d(*config.stem_pool))
-        stages = config.stages()
-        for index, ((block_in, block_out, trans_out), layers) in enumerate(zip(stages, config.block_config), start=1):
-            self.features.add_module(f"denseblock{index}", DenseBlock(config, layers, block_in, rngs=rngs))
-            if index < len(stages):
-                self.features.add_module(f"transition{index}", Transition(config, block_out, trans_out, rngs=rngs))
-        # torchvision calls the final BN norm5 whatever the number of blocks.
-        self.features.add_module("norm5", _norm(config, config.out_channels()))
-        self.classifier = Linear(config.out_channels(), num_classes, rngs=rngs)
+        if plan.pool:
+            self.features.add_module("pool0", MaxPool2d(plan.pool.kernel, plan.pool.stride, plan.pool.padding))
+        for block, transition in plan.stages():
+            self.features.add_module(block.local(), DenseBlock(block, norm, plan.memory_efficient, rngs=rngs))
+            if transition is not None:
+                self.features.add_module(transition.local(), Transition(transition, norm, rngs=rngs))
+        self.features.add_module("norm5", norm(plan.final_norm))
+        self.classifier = Linear(plan.classifier.in_features, plan.classifier.out_features, rngs=rngs)
         _initialize(self, rngs)
 
     def forward(self, x):
@@ -149,4 +147,4 @@ def _initialize(model: DenseNet, rngs: nnx.Rngs) -> None:
 
 
 def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> Network:
-    return DenseNet(config, num_classes, in_channels, rngs=init_rngs())
+    return DenseNet(config.plan(num_classes, in_channels), rngs=init_rngs())

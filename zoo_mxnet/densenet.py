@@ -1,5 +1,7 @@
 """DenseNet in MXNet Gluon, block for block torchvision's module tree
-(`features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `classifier`).
+(`features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `classifier`). The network is
+the spec's plan (`DenseNetConfig.plan`): every layer's convolutions, widths, biases and names are decided
+there, and only translated into blocks here.
 
 `memory_efficient=True` recomputes each dense layer's concatenation, BN, ReLU (and 1x1 convolution) in
 the backward pass instead of keeping them (Pleiss et al., 2017), as torchvision does. MXNet 1.9
@@ -18,6 +20,7 @@ here (see `_recomputes`).
 from __future__ import annotations
 
 import contextlib
+from typing import Callable
 
 from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
@@ -25,29 +28,28 @@ import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
-from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig  # noqa: E402
+from zoo.plan import Conv  # noqa: E402
+from zoo.specs.densenet import DenseBlockPlan, DenseLayerPlan, DenseNetConfig, DenseNetPlan, TransitionPlan  # noqa: E402
 
 from .layers import global_avg_pool, relu  # noqa: E402
 
+Norm = Callable[[int], nn.BatchNorm]
+Activation = Callable[..., object]  # (F, x) -> ReLU(x), of the kind `_activation` chose
 
-def _activation(config: DenseNetConfig):
+
+def _activation(growth_rate: int) -> Activation:
     """oneDNN's ReLU (see `layers.relu`) where MXNet 1.9 can train with it, else the plain `relu`.
 
     MXNet's oneDNN concat backward fails (SIGFPE, or "could not construct a sub-memory") on gradients in
     its blocked layout when the concatenated layer outputs are not whole 16-channel blocks. The plain
     `relu` hands those gradients over in NCHW; the outputs are the same either way.
     """
-    return relu if config.growth_rate % 16 == 0 else (lambda F, x: F.relu(x))
+    return relu if growth_rate % 16 == 0 else (lambda F, x: F.relu(x))
 
 
-def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm:
-    # Gluon's momentum weighs the old statistic, PyTorch's the new one.
-    return nn.BatchNorm(momentum=1.0 - config.bn_momentum, epsilon=config.bn_eps, in_channels=channels)
-
-
-def _conv(config: DenseNetConfig, in_channels: int, channels: int, kernel: int) -> nn.Conv2D:
-    return nn.Conv2D(channels, kernel, padding=kernel // 2, use_bias=config.conv_bias,
-                     in_channels=in_channels)
+def conv2d(conv: Conv) -> nn.Conv2D:
+    return nn.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, padding=conv.padding, groups=conv.groups,
+                     use_bias=conv.bias, in_channels=conv.in_channels)
 
 
 def _mirrored(F):
@@ -56,7 +58,7 @@ def _mirrored(F):
     return mx.AttrScope(force_mirroring="True") if F is mx.sym else contextlib.nullcontext()
 
 
-def _recomputes(config: DenseNetConfig, in_features: int) -> bool:
+def _recomputes(plan: DenseBlockPlan, memory_efficient: bool) -> bool:
     """A memory-efficient block whose concatenations oneDNN can differentiate: every channel offset a
     whole 16-channel block. Otherwise oneDNN's concat backward crashes (SIGFPE) on the gradient, in
     its blocked layout, of a concatenation of maps at unaligned offsets (DenseNet-BC's 12-channel maps
@@ -64,7 +66,7 @@ def _recomputes(config: DenseNetConfig, in_features: int) -> bool:
     own kernel, trains, but its copies cost more memory than recomputation saves (DenseNet-BC-100,
     k=12, batch 64: 3222 MiB against 2796 MiB without), and so does concatenating the flattened
     (N, C*H*W) maps (3615 MiB against 3278 MiB), so those blocks keep their maps instead."""
-    return config.memory_efficient and in_features % 16 == 0 and config.growth_rate % 16 == 0
+    return memory_efficient and plan.in_channels % 16 == 0 and plan.growth_rate % 16 == 0
 
 
 def _concat(F, *maps):
@@ -96,22 +98,17 @@ class DenseLayer(nn.HybridBlock):
     """Takes the block's feature maps so far: one running concatenation, or (memory_efficient) the
     list of them, concatenated here under the mirroring attribute."""
 
-    def __init__(self, config: DenseNetConfig, in_features: int, recompute: bool = False, **kwargs) -> None:
+    def __init__(self, plan: DenseLayerPlan, norm: Norm, activation: Activation, recompute: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
-        growth = config.growth_rate
-        self.bottleneck = config.bottleneck
-        self.drop_rate = float(config.drop_rate)
+        self.bottleneck = plan.bottleneck
+        self.drop_rate = plan.drop_rate
         self.memory_efficient = recompute
-        self.relu = _activation(config)
+        self.relu = activation
         with self.name_scope():
-            self.norm1 = _norm(config, in_features)
-            if self.bottleneck:
-                width = config.bn_size * growth
-                self.conv1 = _conv(config, in_features, width, 1)
-                self.norm2 = _norm(config, width)
-                self.conv2 = _conv(config, width, growth, 3)
-            else:
-                self.conv1 = _conv(config, in_features, growth, 3)
+            for k, conv in enumerate(plan.convs, start=1):
+                setattr(self, f"norm{k}", norm(conv.in_channels))
+                setattr(self, f"conv{k}", conv2d(conv))
 
     def hybrid_forward(self, F, *features):
         # conv1 is marked too, so that its backward reads the recomputed ReLU output rather than a kept
@@ -128,19 +125,18 @@ class DenseLayer(nn.HybridBlock):
 
 
 class DenseBlock(nn.HybridBlock):
-    def __init__(self, config: DenseNetConfig, layers: int, in_features: int, **kwargs) -> None:
+    def __init__(self, plan: DenseBlockPlan, norm: Norm, activation: Activation, memory_efficient: bool,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
-        self.num_layers = layers
-        self.memory_efficient = _recomputes(config, in_features)
-        out_features = in_features + layers * config.growth_rate
-        self.last_concat = _concat_5d if out_features % 16 == 0 and config.growth_rate % 16 else _concat
+        self.layer_names = tuple(layer.local() for layer in plan.layers)
+        self.memory_efficient = _recomputes(plan, memory_efficient)
+        self.last_concat = _concat_5d if plan.out_channels % 16 == 0 and plan.growth_rate % 16 else _concat
         with self.name_scope():
-            for i in range(layers):
-                setattr(self, f"denselayer{i + 1}", DenseLayer(config, in_features + i * config.growth_rate,
-                                                                 self.memory_efficient))
+            for layer in plan.layers:
+                setattr(self, layer.local(), DenseLayer(layer, norm, activation, self.memory_efficient))
 
     def hybrid_forward(self, F, x):
-        layers = [getattr(self, f"denselayer{i}") for i in range(1, self.num_layers + 1)]
+        layers = [getattr(self, name) for name in self.layer_names]
         if self.memory_efficient:
             # Only the layers' own outputs are kept (linear in depth); each layer's concatenation of
             # them is recomputed in the backward pass.
@@ -156,53 +152,54 @@ class DenseBlock(nn.HybridBlock):
 
 
 class Transition(nn.HybridBlock):
-    def __init__(self, config: DenseNetConfig, in_features: int, out_features: int, **kwargs) -> None:
+    def __init__(self, plan: TransitionPlan, norm: Norm, activation: Activation, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.relu = _activation(config)
+        self.relu = activation
         with self.name_scope():
-            self.norm = _norm(config, in_features)
-            self.conv = _conv(config, in_features, out_features, 1)
-            self.pool = nn.AvgPool2D(TRANSITION_POOL, strides=TRANSITION_POOL)
+            self.norm = norm(plan.norm)
+            self.conv = conv2d(plan.conv)
+            self.pool = nn.AvgPool2D(plan.pool.kernel, strides=plan.pool.stride, padding=plan.pool.padding)
 
     def hybrid_forward(self, F, x):
         return self.pool(self.conv(self.relu(F, self.norm(x))))
 
 
 class ReLU(nn.HybridBlock):
-    def __init__(self, config: DenseNetConfig, **kwargs) -> None:
+    def __init__(self, activation: Activation, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.relu = _activation(config)
+        self.relu = activation
 
     def hybrid_forward(self, F, x):
         return self.relu(F, x)
 
 
 class DenseNet(nn.HybridBlock):
-    def __init__(self, config: DenseNetConfig, num_classes: int, in_channels: int, **kwargs) -> None:
+    def __init__(self, plan: DenseNetPlan, **kwargs) -> None:
         super().__init__(**kwargs)
-        stem = config.num_init_features
-        self.relu = _activation(config)
-        self.memory_efficient = any(_recomputes(config, block_in) for block_in, _, _ in config.stages())
+
+        def norm(channels: int) -> nn.BatchNorm:
+            # Gluon's momentum weighs the old statistic, PyTorch's the new one.
+            return nn.BatchNorm(momentum=1.0 - plan.bn_momentum, epsilon=plan.bn_eps, in_channels=channels)
+
+        self.relu = activation = _activation(plan.blocks[0].growth_rate)
+        self.memory_efficient = any(_recomputes(block, plan.memory_efficient) for block in plan.blocks)
         self._executors: dict[tuple, MirroredExecutor] = {}
         with self.name_scope():
             self.features = NamedSequential()
             with self.features.name_scope():
-                kernel, stride, padding = config.stem_conv
-                self.features.add("conv0", nn.Conv2D(stem, kernel, strides=stride, padding=padding,
-                                                     use_bias=config.conv_bias, in_channels=in_channels))
-                if config.stem_pool:
-                    kernel, stride, padding = config.stem_pool
-                    self.features.add("norm0", _norm(config, stem))
-                    self.features.add("relu0", ReLU(config))
-                    self.features.add("pool0", nn.MaxPool2D(kernel, strides=stride, padding=padding))
-                stages = config.stages()
-                for index, ((block_in, block_out, trans_out), layers) in enumerate(
-                        zip(stages, config.block_config), start=1):
-                    self.features.add(f"denseblock{index}", DenseBlock(config, layers, block_in))
-                    if index < len(stages):
-                        self.features.add(f"transition{index}", Transition(config, block_out, trans_out))
-                self.features.add("norm5", _norm(config, config.out_channels()))
-            self.classifier = nn.Dense(num_classes, in_units=config.out_channels())
+                self.features.add("conv0", conv2d(plan.stem))
+                if plan.stem_norm:
+                    self.features.add("norm0", norm(plan.stem_norm))
+                    self.features.add("relu0", ReLU(activation))
+                if plan.pool:
+                    pool = plan.pool
+                    self.features.add("pool0", nn.MaxPool2D(pool.kernel, strides=pool.stride, padding=pool.padding))
+                for block, transition in plan.stages():
+                    self.features.add(block.local(), DenseBlock(block, norm, activation, plan.memory_efficient))
+                    if transition is not None:
+                        self.features.add(transition.local(), Transition(transition, norm, activation))
+                self.features.add("norm5", norm(plan.final_norm))
+            self.classifier = nn.Dense(plan.classifier.out_features, in_units=plan.classifier.in_features)
 
     def hybrid_forward(self, F, x):
         out = self.relu(F, self.features(x))
@@ -259,4 +256,4 @@ class MirroredExecutor:
 
 
 def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    return DenseNet(config, num_classes, in_channels)
+    return DenseNet(config.plan(num_classes, in_channels))

@@ -1,33 +1,38 @@
 """DenseNet in Keras (functional), layer names following torchvision's module paths
-(`features.denseblock1.denselayer1.norm1`)."""
+(`features.denseblock1.denselayer1.norm1`). The network is the spec's plan (`DenseNetConfig.plan`):
+every layer's convolutions, widths, biases and names are decided there, and only translated into layers here."""
 from __future__ import annotations
+
+from typing import Callable
 
 import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
+from zoo.plan import Conv
+from zoo.specs.densenet import DenseLayerPlan, DenseNetConfig, DenseNetPlan
 
 from .layers import activation, avg_pool, batch_norm, conv2d, max_pool
 from .model import functional
 from .weights import canonical_variables
 
+# (x, name) -> x through the plan's BatchNorm
+Norm = Callable[..., object]
 
-def _bn(x, config: DenseNetConfig, name: str):
-    return batch_norm(x, name=name, eps=config.bn_eps, momentum=config.bn_momentum)
+
+def _conv(x, conv: Conv):
+    return conv2d(x, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding, groups=conv.groups,
+                  use_bias=conv.bias, name=conv.name)
 
 
 def _concat(features, name: str):
     return features[0] if len(features) == 1 else layers.Concatenate(axis=-1, name=name)(features)
 
 
-def _bn_function(features, config: DenseNetConfig, name: str):
+def _bn_function(features, plan: DenseLayerPlan, norm: Norm):
     """concat + norm1 + relu1 + conv1: the part torchvision's memory_efficient recomputes."""
-    x = _concat(features, f"{name}.cat")
-    x = activation(_bn(x, config, f"{name}.norm1"), "relu", name=f"{name}.relu1")
-    width = config.bn_size * config.growth_rate if config.bottleneck else config.growth_rate
-    kernel, padding = (1, 0) if config.bottleneck else (3, 1)
-    return conv2d(x, width, kernel, padding=padding, use_bias=config.conv_bias, name=f"{name}.conv1")
+    x = _concat(features, f"{plan.name}.cat")
+    return _conv(activation(norm(x, f"{plan.name}.norm1"), "relu", name=f"{plan.name}.relu1"), plan.convs[0])
 
 
 class Recomputed(keras.layers.Layer):
@@ -56,48 +61,45 @@ class Recomputed(keras.layers.Layer):
         return canonical_variables(self.block)
 
 
-def _rematerialized_bn_function(features, config: DenseNetConfig, name: str):
+def _rematerialized_bn_function(features, plan: DenseLayerPlan, norm: Norm):
+    name = plan.name
     inputs = [keras.Input(shape=tuple(f.shape[1:]), name=f"{name}.in{i}") for i, f in enumerate(features)]
-    block = keras.Model(inputs, _bn_function(inputs, config, name), name=f"{name}.bn_function")
+    block = keras.Model(inputs, _bn_function(inputs, plan, norm), name=f"{name}.bn_function")
     return Recomputed(block, name=f"{name}.recomputed")(features)
 
 
-def dense_layer(features, config: DenseNetConfig, name: str):
-    if config.memory_efficient:
-        out = _rematerialized_bn_function(features, config, name)
-    else:
-        out = _bn_function(features, config, name)
-    if config.bottleneck:
-        out = activation(_bn(out, config, f"{name}.norm2"), "relu", name=f"{name}.relu2")
-        out = conv2d(out, config.growth_rate, 3, padding=1, use_bias=config.conv_bias, name=f"{name}.conv2")
-    if config.drop_rate > 0:
-        out = layers.Dropout(config.drop_rate, name=f"{name}.dropout")(out)
+def dense_layer(features, plan: DenseLayerPlan, norm: Norm, memory_efficient: bool):
+    out = (_rematerialized_bn_function if memory_efficient else _bn_function)(features, plan, norm)
+    for k, conv in enumerate(plan.convs[1:], start=2):
+        out = _conv(activation(norm(out, f"{plan.name}.norm{k}"), "relu", name=f"{plan.name}.relu{k}"), conv)
+    if plan.drop_rate > 0:
+        out = layers.Dropout(plan.drop_rate, name=f"{plan.name}.dropout")(out)
     return out
 
 
 def network(inputs, config: DenseNetConfig, num_classes: int):
-    stem = config.num_init_features
-    kernel, stride, padding = config.stem_conv
-    x = conv2d(inputs, stem, kernel, stride=stride, padding=padding, use_bias=config.conv_bias, name="features.conv0")
-    if config.stem_pool:
-        kernel, stride, padding = config.stem_pool
-        x = activation(_bn(x, config, "features.norm0"), "relu", name="features.relu0")
-        x = max_pool(x, kernel, stride=stride, padding=padding, name="features.pool0")
-    stages = config.stages()
-    for index, ((_, _, trans_out), layers_in_block) in enumerate(zip(stages, config.block_config), start=1):
-        block = f"features.denseblock{index}"
+    plan: DenseNetPlan = config.plan(num_classes, inputs.shape[-1])
+
+    def norm(x, name: str):
+        return batch_norm(x, name=name, eps=plan.bn_eps, momentum=plan.bn_momentum)
+
+    x = _conv(inputs, plan.stem)
+    if plan.stem_norm:
+        x = activation(norm(x, "features.norm0"), "relu", name="features.relu0")
+    if plan.pool:
+        x = max_pool(x, plan.pool.kernel, stride=plan.pool.stride, padding=plan.pool.padding, name=plan.pool.name)
+    for block, transition in plan.stages():
         features = [x]
-        for i in range(1, layers_in_block + 1):
-            features.append(dense_layer(features, config, f"{block}.denselayer{i}"))
-        x = _concat(features, f"{block}.cat")
-        if index < len(stages):
-            name = f"features.transition{index}"
-            x = activation(_bn(x, config, f"{name}.norm"), "relu", name=f"{name}.relu")
-            x = conv2d(x, trans_out, 1, use_bias=config.conv_bias, name=f"{name}.conv")
-            x = avg_pool(x, TRANSITION_POOL, stride=TRANSITION_POOL, name=f"{name}.pool")
-    x = activation(_bn(x, config, "features.norm5"), "relu", name="relu")
+        for layer in block.layers:
+            features.append(dense_layer(features, layer, norm, plan.memory_efficient))
+        x = _concat(features, f"{block.name}.cat")
+        if transition is not None:
+            name, pool = transition.name, transition.pool
+            x = _conv(activation(norm(x, f"{name}.norm"), "relu", name=f"{name}.relu"), transition.conv)
+            x = avg_pool(x, pool.kernel, stride=pool.stride, padding=pool.padding, name=pool.name)
+    x = activation(norm(x, "features.norm5"), "relu", name="relu")
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    return layers.Dense(num_classes, name="classifier")(x)
+    return layers.Dense(plan.classifier.out_features, name=plan.classifier.name)(x)
 
 
 build = functional(network)

@@ -1,37 +1,36 @@
 """DenseNet in PyTorch, module for module torchvision's (`torchvision.models.densenet`), so its
-checkpoints load with strict=True."""
+checkpoints load with strict=True. The network is the spec's plan (`DenseNetConfig.plan`): every layer's
+convolutions, widths, biases and names are decided there, and only translated into modules here."""
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from zoo.specs.densenet import TRANSITION_POOL, DenseNetConfig
+from zoo.plan import Conv
+from zoo.specs.densenet import DenseBlockPlan, DenseLayerPlan, DenseNetConfig, DenseNetPlan, TransitionPlan
+
+Norm = Callable[[int], nn.BatchNorm2d]
 
 
-def _norm(config: DenseNetConfig, channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=config.bn_eps, momentum=config.bn_momentum)
+def conv2d(conv: Conv) -> nn.Conv2d:
+    return nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel, stride=conv.stride, padding=conv.padding,
+                     groups=conv.groups, bias=conv.bias)
 
 
 class DenseLayer(nn.Module):
-    def __init__(self, config: DenseNetConfig, in_features: int) -> None:
+    def __init__(self, plan: DenseLayerPlan, norm: Norm, memory_efficient: bool) -> None:
         super().__init__()
-        growth, bias = config.growth_rate, config.conv_bias
-        self.norm1 = _norm(config, in_features)
-        self.relu1 = nn.ReLU(inplace=True)
-        if config.bottleneck:
-            width = config.bn_size * growth
-            self.conv1 = nn.Conv2d(in_features, width, 1, bias=bias)
-            self.norm2 = _norm(config, width)
-            self.relu2 = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(width, growth, 3, padding=1, bias=bias)
-        else:
-            # Without a bottleneck the layer is BN-ReLU-Conv3x3 (DenseNet without "B"; d2l's conv_block).
-            self.conv1 = nn.Conv2d(in_features, growth, 3, padding=1, bias=bias)
-        self.bottleneck = config.bottleneck
-        self.drop_rate = float(config.drop_rate)
-        self.memory_efficient = config.memory_efficient
+        for k, conv in enumerate(plan.convs, start=1):
+            self.add_module(f"norm{k}", norm(conv.in_channels))
+            self.add_module(f"relu{k}", nn.ReLU(inplace=True))
+            self.add_module(f"conv{k}", conv2d(conv))
+        self.bottleneck = plan.bottleneck
+        self.drop_rate = plan.drop_rate
+        self.memory_efficient = memory_efficient
 
     def bn_function(self, *features):
         return self.conv1(self.relu1(self.norm1(torch.cat(features, 1))))
@@ -51,10 +50,9 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
-    def __init__(self, config: DenseNetConfig, layers: int, in_features: int) -> None:
-        super().__init__()
-        for i in range(layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(config, in_features + i * config.growth_rate))
+    def __init__(self, plan: DenseBlockPlan, norm: Norm, memory_efficient: bool) -> None:
+        super().__init__({layer.local(): DenseLayer(layer, norm, memory_efficient)
+                          for layer in plan.layers})
 
     def forward(self, x):
         features = [x]
@@ -64,35 +62,34 @@ class DenseBlock(nn.ModuleDict):
 
 
 class Transition(nn.Sequential):
-    def __init__(self, config: DenseNetConfig, in_features: int, out_features: int) -> None:
+    def __init__(self, plan: TransitionPlan, norm: Norm) -> None:
         super().__init__()
-        self.norm = _norm(config, in_features)
+        self.norm = norm(plan.norm)
         self.relu = nn.ReLU(inplace=True)
-        self.conv = nn.Conv2d(in_features, out_features, 1, bias=config.conv_bias)
-        self.pool = nn.AvgPool2d(TRANSITION_POOL, stride=TRANSITION_POOL)
+        self.conv = conv2d(plan.conv)
+        self.pool = nn.AvgPool2d(plan.pool.kernel, stride=plan.pool.stride, padding=plan.pool.padding)
 
 
 class DenseNet(nn.Module):
-    def __init__(self, config: DenseNetConfig, num_classes: int, in_channels: int) -> None:
+    def __init__(self, plan: DenseNetPlan) -> None:
         super().__init__()
-        stem = config.num_init_features
+
+        def norm(channels: int) -> nn.BatchNorm2d:
+            return nn.BatchNorm2d(channels, eps=plan.bn_eps, momentum=plan.bn_momentum)
+
         self.features = nn.Sequential()
-        kernel, stride, padding = config.stem_conv
-        self.features.add_module("conv0", nn.Conv2d(in_channels, stem, kernel, stride=stride, padding=padding,
-                                                    bias=config.conv_bias))
-        # Huang et al.'s CIFAR stem stops here: the first dense layer's BN-ReLU follows directly.
-        if config.stem_pool:
-            self.features.add_module("norm0", _norm(config, stem))
+        self.features.add_module("conv0", conv2d(plan.stem))
+        if plan.stem_norm:
+            self.features.add_module("norm0", norm(plan.stem_norm))
             self.features.add_module("relu0", nn.ReLU(inplace=True))
-            self.features.add_module("pool0", nn.MaxPool2d(*config.stem_pool))
-        stages = config.stages()
-        for index, ((block_in, block_out, trans_out), layers) in enumerate(zip(stages, config.block_config), start=1):
-            self.features.add_module(f"denseblock{index}", DenseBlock(config, layers, block_in))
-            if index < len(stages):
-                self.features.add_module(f"transition{index}", Transition(config, block_out, trans_out))
-        # torchvision calls the final BN norm5 whatever the number of blocks.
-        self.features.add_module("norm5", _norm(config, config.out_channels()))
-        self.classifier = nn.Linear(config.out_channels(), num_classes)
+        if plan.pool:
+            self.features.add_module("pool0", nn.MaxPool2d(plan.pool.kernel, plan.pool.stride, plan.pool.padding))
+        for block, transition in plan.stages():
+            self.features.add_module(block.local(), DenseBlock(block, norm, plan.memory_efficient))
+            if transition is not None:
+                self.features.add_module(transition.local(), Transition(transition, norm))
+        self.features.add_module("norm5", norm(plan.final_norm))
+        self.classifier = nn.Linear(plan.classifier.in_features, plan.classifier.out_features)
         # torchvision's initialisation.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -111,4 +108,4 @@ class DenseNet(nn.Module):
 
 
 def build(config: DenseNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
-    return DenseNet(config, num_classes, in_channels)
+    return DenseNet(config.plan(num_classes, in_channels))

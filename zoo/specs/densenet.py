@@ -5,6 +5,11 @@ Each dense layer sees the concatenation of every earlier feature map of its bloc
 `growth_rate` channels: BN-ReLU-Conv1x1 (bn_size * growth_rate channels, the "B" of DenseNet-BC)
 then BN-ReLU-Conv3x3. Transitions between blocks are BN-ReLU-Conv1x1 (compression, the "C") and a
 2x2 average pool.
+
+`DenseNetConfig.plan` gives the network as every framework builds it, under torchvision's module names:
+the stem (`features.conv0`, with the ImageNet stem `features.norm0` + `features.pool0`), each dense
+block's layers (`features.denseblock1.denselayer1`: norm1, conv1, ...), the transitions
+(`features.transition1`), `features.norm5` and the `classifier`.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
+from ..plan import Conv, Linear, Pool
 from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
                         register, torchvision_weights)
 
@@ -113,6 +119,43 @@ class DenseNetConfig(FamilyConfig):
     def min_input_size(self) -> int:
         return smallest_input(self.feature_size)
 
+    def layer_plan(self, name: str, in_channels: int) -> DenseLayerPlan:
+        """The dense layer `name` over `in_channels` concatenated channels: a 1x1 bottleneck of
+        bn_size * growth_rate channels then the 3x3 convolution (DenseNet-B), or the 3x3 alone."""
+        growth, bias = self.growth_rate, self.conv_bias
+        if self.bottleneck:
+            width = self.bn_size * growth
+            convs = (Conv(f"{name}.conv1", in_channels, width, 1, bias=bias),
+                     Conv(f"{name}.conv2", width, growth, 3, padding=1, bias=bias))
+        else:
+            # Without a bottleneck the layer is BN-ReLU-Conv3x3 (DenseNet without "B"; d2l's conv_block).
+            convs = (Conv(f"{name}.conv1", in_channels, growth, 3, padding=1, bias=bias),)
+        return DenseLayerPlan(name, convs, float(self.drop_rate))
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> DenseNetPlan:
+        """The network this configuration describes, layer by layer (what every framework builds)."""
+        kernel, stride, padding = self.stem_conv
+        stem = Conv("features.conv0", in_channels, self.num_init_features, kernel, stride, padding,
+                    bias=self.conv_bias)
+        blocks, transitions = [], []
+        stages = self.stages()
+        for index, ((block_in, block_out, trans_out), layers) in enumerate(zip(stages, self.block_config), start=1):
+            name = f"features.denseblock{index}"
+            blocks.append(DenseBlockPlan(name, tuple(
+                self.layer_plan(f"{name}.denselayer{i}", block_in + (i - 1) * self.growth_rate)
+                for i in range(1, layers + 1))))
+            if index < len(stages):
+                name = f"features.transition{index}"
+                transitions.append(TransitionPlan(name, Conv(f"{name}.conv", block_out, trans_out, 1, bias=self.conv_bias),
+                                                  Pool(f"{name}.pool", TRANSITION_POOL, TRANSITION_POOL)))
+        return DenseNetPlan(
+            # Huang et al.'s CIFAR stem stops at conv0: the first dense layer's BN-ReLU follows directly.
+            stem=stem, stem_norm=self.num_init_features if self.stem_pool else None,
+            pool=Pool("features.pool0", *self.stem_pool) if self.stem_pool else None,
+            blocks=tuple(blocks), transitions=tuple(transitions),
+            classifier=Linear("classifier", self.out_channels(), num_classes),
+            bn_eps=self.bn_eps, bn_momentum=self.bn_momentum, memory_efficient=self.memory_efficient)
+
     def outline(self) -> tuple[Stage, ...]:
         conv, pool = self.stem_conv, self.stem_pool
         stem = f"{conv[0]}x{conv[0]}/{conv[1]} conv" + (f", {pool[0]}x{pool[0]}/{pool[1]} max pool" if pool else "")
@@ -127,17 +170,116 @@ class DenseNetConfig(FamilyConfig):
         return (*stages, Stage("head", "", block="BN, global avg pool, fc"))
 
 
-def bn_state(config: DenseNetConfig) -> int:
+@dataclass(frozen=True)
+class _Named:
+    name: str
+
+    def local(self) -> str:
+        """The module's own name within its parent (`denselayer5` of `features.denseblock2.denselayer5`)."""
+        return self.name.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DenseLayerPlan(_Named):
+    """One dense layer under its canonical path (`features.denseblock2.denselayer5`). It sees the
+    concatenation of its block's maps so far; each `convK` follows `normK` + `reluK` over the conv's
+    input (conv1 the 1x1 bottleneck and conv2 the 3x3, or conv1 the 3x3 alone), and dropout at
+    `drop_rate` ends it (torch's F.dropout: no module). memory_efficient recomputes the concatenation,
+    norm1, relu1 and conv1."""
+
+    convs: tuple[Conv, ...]
+    drop_rate: float
+
+    @property
+    def in_channels(self) -> int:
+        return self.convs[0].in_channels
+
+    @property
+    def growth_rate(self) -> int:
+        """Channels the layer adds to its block's map."""
+        return self.convs[-1].out_channels
+
+    @property
+    def bottleneck(self) -> bool:
+        return len(self.convs) == 2
+
+    @property
+    def norms(self) -> tuple[int, ...]:
+        """Channels of norm1, norm2, ...: each conv's input (BN-ReLU-conv)."""
+        return tuple(conv.in_channels for conv in self.convs)
+
+
+@dataclass(frozen=True)
+class DenseBlockPlan(_Named):
+    """A dense block (`features.denseblock1`): its layers `denselayer1` ..., whose outputs are
+    concatenated, after the block's input, into the block's output."""
+
+    layers: tuple[DenseLayerPlan, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return self.layers[0].in_channels
+
+    @property
+    def growth_rate(self) -> int:
+        return self.layers[0].growth_rate
+
+    @property
+    def out_channels(self) -> int:
+        return self.in_channels + len(self.layers) * self.growth_rate
+
+
+@dataclass(frozen=True)
+class TransitionPlan(_Named):
+    """A transition between blocks (`features.transition1`): `norm` + `relu` over the conv's input,
+    the 1x1 `conv` (compression), then the 2x2 average `pool`."""
+
+    conv: Conv
+    pool: Pool
+
+    @property
+    def norm(self) -> int:
+        return self.conv.in_channels
+
+
+@dataclass(frozen=True)
+class DenseNetPlan:
+    """The whole network, in the order it runs: the stem (`features.conv0`, with the ImageNet stem
+    `features.norm0` + `relu0` + the max `pool0`), each dense block followed by its transition (none
+    after the last), `features.norm5`, a ReLU, the global average pool and the `classifier`."""
+
+    stem: Conv
+    stem_norm: int | None      # channels of features.norm0, or None (the CIFAR stem has no norm0/relu0/pool0)
+    pool: Pool | None          # features.pool0, a max pool
+    blocks: tuple[DenseBlockPlan, ...]
+    transitions: tuple[TransitionPlan, ...]  # one after each block but the last
+    classifier: Linear
+    bn_eps: float
+    bn_momentum: float         # PyTorch's convention
+    memory_efficient: bool
+
+    @property
+    def final_norm(self) -> int:
+        """Channels of features.norm5 (torchvision's name whatever the number of blocks)."""
+        return self.blocks[-1].out_channels
+
+    def stages(self) -> tuple[tuple[DenseBlockPlan, TransitionPlan | None], ...]:
+        """Each block with the transition after it (None after the last)."""
+        return tuple(zip(self.blocks, (*self.transitions, None)))
+
+    def norms(self) -> tuple[int, ...]:
+        """Channels of every BatchNorm, in module order."""
+        found = [self.stem_norm] if self.stem_norm else []
+        for block, transition in self.stages():
+            found += [channels for layer in block.layers for channels in layer.norms]
+            if transition is not None:
+                found.append(transition.norm)
+        return (*found, self.final_norm)
+
+
+def bn_state(config: DenseNetConfig, num_classes: int = 1000, in_channels: int = 3) -> int:
     """BatchNorm running statistics (mean and variance) of a config: params_total - params."""
-    total = config.num_init_features if config.stem_pool else 0  # norm0 comes with the pooled stem
-    for (channels, _, _), layers in zip(config.stages(), config.block_config):
-        for i in range(layers):
-            total += channels + i * config.growth_rate
-            if config.bottleneck:
-                total += config.bn_size * config.growth_rate
-    total += sum(out for _, out, _ in config.stages()[:-1])  # transition norms
-    total += config.out_channels()  # norm5
-    return 2 * total
+    return 2 * sum(config.plan(num_classes, in_channels).norms())
 
 
 PAPER = "Densely Connected Convolutional Networks (Huang, Liu, van der Maaten, Weinberger, 2016)"
