@@ -1,21 +1,23 @@
-"""MobileNet V1, V2 and V3 in MXNet Gluon, and the inverted-residual block EfficientNet shares.
+"""MobileNet V1, V2 and V3 in MXNet Gluon, and the blocks EfficientNet shares.
 
-Blocks mirror zoo_torch/mobilenet.py child by child, so Gluon's structured parameter names are
-torchvision's state_dict keys.
+The network is the spec's plan (`MobileNetPlan`): every layer's widths, strides, padding, biases and
+activations are decided there, and only translated into blocks here. Blocks mirror zoo_torch/mobilenet.py
+child by child, so Gluon's structured parameter names are torchvision's state_dict keys.
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from mxnet.gluon import nn
 
-from zoo.specs.mobilenet import (
-    InvertedResidualPlan,
-    MobileNetConfig,
-    MobileNetV1Config,
-    MobileNetV2Config,
-    MobileNetV3Config,
-)
+from zoo.plan import Conv, Linear
+from zoo.specs.mobilenet import (ActivationPlan, ConvNormAct, DropoutPlan, InvertedResidualPlan, MobileNetConfig,
+                                 MobileNetPlan, Norm, Piece, SqueezeExcitationPlan, Stack)
 
 from .layers import relu, sigmoid
+
+NormLayer = Callable[[int], nn.BatchNorm]
 
 
 class Activation(nn.HybridBlock):
@@ -63,7 +65,9 @@ class Conv2DSame(nn.Conv2D):
     """A stride-2 `nn.Conv2D` with TensorFlow's "same" padding, from each input's size (hybridized too);
     its parameters are nn.Conv2D's."""
 
-    def __init__(self, channels: int, kernel_size: int, dilation: int = 1, **kwargs) -> None:
+    def __init__(self, channels: int, kernel_size: int, strides: int, dilation: int = 1, **kwargs) -> None:
+        if strides != 2:
+            raise ValueError(f"'same' padding is built for strides 1 and 2, got {strides}")
         super().__init__(channels, kernel_size, strides=2, padding=0, dilation=dilation, **kwargs)
         self._same_pad = (kernel_size - 1) * dilation // 2
 
@@ -72,50 +76,43 @@ class Conv2DSame(nn.Conv2D):
         return super().hybrid_forward(F, x, weight, bias)
 
 
-def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *, groups: int = 1,
-           dilation: int = 1, padding: str = "symmetric") -> nn.Conv2D:
-    """A convolution without bias padded "symmetric"ally or as TensorFlow's "same" (zoo.specs.mobilenet.PADDINGS),
-    which differ only with a stride."""
-    if padding == "same" and stride > 1:
-        if stride != 2:
-            raise ValueError(f"'same' padding is built for strides 1 and 2, got {stride}")
-        return Conv2DSame(out_channels, kernel_size, dilation=dilation, groups=groups, use_bias=False,
-                          in_channels=in_channels)
-    return nn.Conv2D(out_channels, kernel_size, strides=stride, padding=(kernel_size - 1) // 2 * dilation,
-                     dilation=dilation, groups=groups, use_bias=False, in_channels=in_channels)
+def conv2d(conv: Conv, dilation: int = 1, same: bool = False) -> nn.Conv2D:
+    """The plan's convolution, padded `conv.padding` a side, or as TensorFlow's "same" where the plan says."""
+    if same:
+        return Conv2DSame(conv.out_channels, conv.kernel, conv.stride, dilation=dilation, groups=conv.groups,
+                          use_bias=conv.bias, in_channels=conv.in_channels)
+    return nn.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, padding=conv.padding, dilation=dilation,
+                     groups=conv.groups, use_bias=conv.bias, in_channels=conv.in_channels)
 
 
 class ConvBNAct(nn.HybridSequential):
-    """torchvision's Conv2dNormActivation: 0 conv without bias, 1 BatchNorm, 2 activation (optional)."""
+    """torchvision's Conv2dNormActivation: 0 conv, 1 BatchNorm, 2 activation (optional)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 dilation: int = 1, norm: dict | None = None, activation: str | None = "relu",
-                 padding: str = "symmetric", **kwargs) -> None:
+    def __init__(self, plan: ConvNormAct, norm: NormLayer, **kwargs) -> None:
         super().__init__(**kwargs)
         with self.name_scope():
-            self.add(conv2d(in_channels, out_channels, kernel_size, stride, groups=groups, dilation=dilation,
-                            padding=padding))
-            self.add(batch_norm(out_channels, norm))
-            if activation is not None:
-                self.add(Activation(activation))
+            self.add(conv2d(plan.conv, plan.dilation, plan.same))
+            self.add(norm(plan.out_channels))
+            if plan.activation is not None:
+                self.add(Activation(plan.activation))
 
 
-def batch_norm(channels: int, norm: dict) -> nn.BatchNorm:
+def batch_norm(channels: int, *, eps: float, momentum: float) -> nn.BatchNorm:
     # Gluon's momentum weighs the old statistic, PyTorch's the new one.
-    return nn.BatchNorm(epsilon=norm["eps"], momentum=1.0 - norm["momentum"], in_channels=channels)
+    return nn.BatchNorm(epsilon=eps, momentum=1.0 - momentum, in_channels=channels)
 
 
 class SqueezeExcitation(nn.HybridBlock):
     """torchvision.ops.SqueezeExcitation: pool, 1x1 conv `fc1`, activation, 1x1 conv `fc2`, gate, rescale."""
 
-    def __init__(self, channels: int, squeeze_channels: int, activation: str, gate: str, **kwargs) -> None:
+    def __init__(self, plan: SqueezeExcitationPlan, **kwargs) -> None:
         super().__init__(**kwargs)
         with self.name_scope():
             self.avgpool = nn.GlobalAvgPool2D()
-            self.fc1 = nn.Conv2D(squeeze_channels, 1, in_channels=channels)
-            self.fc2 = nn.Conv2D(channels, 1, in_channels=squeeze_channels)
-            self.activation = Activation(activation)
-            self.scale_activation = Activation(gate)
+            self.fc1 = conv2d(plan.fc1)
+            self.fc2 = conv2d(plan.fc2)
+            self.activation = Activation(plan.activation)
+            self.scale_activation = Activation(plan.gate)
 
     def hybrid_forward(self, F, x):
         scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
@@ -125,26 +122,13 @@ class SqueezeExcitation(nn.HybridBlock):
 class InvertedResidual(nn.HybridBlock):
     """Expand, depthwise, optional SE, linear projection, shortcut (see zoo_torch.mobilenet.InvertedResidual)."""
 
-    def __init__(self, plan: InvertedResidualPlan, norm: dict, *, body: str = "block", flat_projection: bool = False,
-                 padding: str = "symmetric", **kwargs) -> None:
+    def __init__(self, plan: InvertedResidualPlan, norm: NormLayer, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.use_res_connect = plan.use_residual
+        self.use_res_connect = plan.residual
         self.drop_prob = plan.stochastic_depth
-        self.body = body
+        self.body = plan.body
         with self.name_scope():
-            layers = nn.HybridSequential()
-            if plan.expands:
-                layers.add(ConvBNAct(plan.in_channels, plan.expanded, 1, norm=norm, activation=plan.activation))
-            layers.add(ConvBNAct(plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride, groups=plan.expanded,
-                                 dilation=plan.dilation, norm=norm, activation=plan.activation, padding=padding))
-            if plan.se_channels:
-                layers.add(SqueezeExcitation(plan.expanded, plan.se_channels, plan.se_activation, plan.se_gate))
-            if flat_projection:
-                layers.add(nn.Conv2D(plan.out_channels, 1, use_bias=False, in_channels=plan.expanded))
-                layers.add(batch_norm(plan.out_channels, norm))
-            else:
-                layers.add(ConvBNAct(plan.expanded, plan.out_channels, 1, norm=norm, activation=None))
-            setattr(self, body, layers)
+            setattr(self, plan.body, sequential(plan.layers, norm))
 
     def hybrid_forward(self, F, x):
         result = getattr(self, self.body)(x)
@@ -157,64 +141,50 @@ class InvertedResidual(nn.HybridBlock):
         return result + x
 
 
-class MobileNet(nn.HybridBlock):
-    """features -> global average pool -> classifier, the layout all three versions share."""
+def block(piece: Piece, norm: NormLayer) -> nn.HybridBlock:
+    """The block a piece of the plan asks for (its place in its HybridSequential gives its name)."""
+    match piece:
+        case ConvNormAct():
+            return ConvBNAct(piece, norm)
+        case InvertedResidualPlan():
+            return InvertedResidual(piece, norm)
+        case SqueezeExcitationPlan():
+            return SqueezeExcitation(piece)
+        case Stack():
+            return sequential(piece.layers, norm)
+        case Conv():
+            return conv2d(piece)
+        case Norm():
+            return norm(piece.channels)
+        case Linear():
+            return nn.Dense(piece.out_features, use_bias=piece.bias, in_units=piece.in_features)
+        case DropoutPlan():
+            return nn.Dropout(piece.p)
+        case ActivationPlan():
+            return Activation(piece.kind)
+    raise TypeError(f"no block for {piece!r}")
 
-    def __init__(self, features: list, classifier: list, **kwargs) -> None:
+
+def sequential(pieces, norm: NormLayer) -> nn.HybridSequential:
+    blocks = nn.HybridSequential()
+    blocks.add(*(block(piece, norm) for piece in pieces))
+    return blocks
+
+
+class MobileNet(nn.HybridBlock):
+    """features -> global average pool -> classifier, the layout the MobileNets and EfficientNet share."""
+
+    def __init__(self, plan: MobileNetPlan, **kwargs) -> None:
         super().__init__(**kwargs)
+        norm = partial(batch_norm, eps=plan.bn_eps, momentum=plan.bn_momentum)
         with self.name_scope():
-            self.features = nn.HybridSequential()
-            self.features.add(*features)
+            self.features = sequential(plan.features, norm)
             self.avgpool = nn.GlobalAvgPool2D()
-            self.classifier = nn.HybridSequential()
-            self.classifier.add(*classifier)
+            self.classifier = sequential(plan.classifier, norm)
 
     def hybrid_forward(self, F, x):
         return self.classifier(F.flatten(self.avgpool(self.features(x))))
 
 
-def _norm(config) -> dict:
-    return {"eps": config.bn_eps, "momentum": config.bn_momentum}
-
-
-def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    norm, act, padding = _norm(config), config.activation, config.padding
-    stem, blocks = config.plan()
-    features = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, activation=act, padding=padding)]
-    for cin, cout, stride in blocks:
-        block = nn.HybridSequential()
-        block.add(ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, activation=act, padding=padding),
-                  ConvBNAct(cin, cout, 1, norm=norm, activation=act))
-        features.append(block)
-    width = blocks[-1][1]
-    return MobileNet(features, [nn.Dropout(config.dropout), nn.Dense(num_classes, in_units=width)])
-
-
-def mobilenet_v2(config: MobileNetV2Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    norm = _norm(config)
-    plans = config.plan()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6", padding=config.padding)]
-    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, padding=config.padding) for p in plans]
-    features.append(ConvBNAct(plans[-1].out_channels, config.head(), 1, norm=norm, activation="relu6"))
-    return MobileNet(features, [nn.Dropout(config.dropout),
-                                nn.Dense(num_classes, use_bias=config.classifier_bias, in_units=config.head())])
-
-
-def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    norm = _norm(config)
-    plans = config.plan()
-    last_conv, hidden = config.head()
-    features = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish", padding=config.padding)]
-    features += [InvertedResidual(p, norm, padding=config.padding) for p in plans]
-    features.append(ConvBNAct(plans[-1].out_channels, last_conv, 1, norm=norm, activation="hardswish"))
-    return MobileNet(features, [
-        nn.Dense(hidden, in_units=last_conv), Activation("hardswish"), nn.Dropout(config.dropout),
-        nn.Dense(num_classes, in_units=hidden),
-    ])
-
-
-BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
-
-
 def build(config: MobileNetConfig, *, num_classes: int, in_channels: int) -> nn.HybridBlock:
-    return BUILDERS[type(config)](config, num_classes, in_channels)
+    return MobileNet(config.plan(num_classes, in_channels))

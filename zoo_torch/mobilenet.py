@@ -1,25 +1,23 @@
-"""MobileNet V1, V2 and V3 in PyTorch, and the inverted-residual block EfficientNet shares.
+"""MobileNet V1, V2 and V3 in PyTorch, and the modules EfficientNet shares.
 
 Module trees and state_dict keys are torchvision's (`features.N...`, `classifier.N`), so its
 MobileNetV2/V3 checkpoints load with strict=True. V1, which torchvision lacks, follows the same style.
+The network is the spec's plan (`MobileNetPlan`): every layer's widths, strides, padding, biases and
+activations are decided there, and only translated into modules here.
 """
 from __future__ import annotations
 
-from functools import partial
-
 import math
+from functools import partial
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zoo.specs.mobilenet import (
-    InvertedResidualPlan,
-    MobileNetConfig,
-    MobileNetV1Config,
-    MobileNetV2Config,
-    MobileNetV3Config,
-)
+from zoo.plan import Conv, Linear
+from zoo.specs.mobilenet import (ActivationPlan, ConvNormAct, DropoutPlan, InvertedResidualPlan, MobileNetConfig,
+                                 MobileNetPlan, Norm, Piece, SqueezeExcitationPlan, Stack)
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -29,6 +27,7 @@ ACTIVATIONS = {
     "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
 }
+NormLayer = Callable[[int], nn.BatchNorm2d]
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -47,45 +46,34 @@ class Conv2dSame(nn.Conv2d):
         return super().forward(F.pad(x, (left, right, top, bottom)))
 
 
-def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *, groups: int = 1,
-           dilation: int = 1, bias: bool = False, padding: str = "symmetric") -> nn.Conv2d:
-    """A convolution padded "symmetric"ally ((k-1)//2 a side) or as TensorFlow's "same" (zoo.specs.mobilenet.PADDINGS).
-
-    The two differ only with a stride: stride-1 convolutions keep nn.Conv2d's fixed padding either way.
-    """
-    if padding == "same" and stride > 1:
-        return Conv2dSame(in_channels, out_channels, kernel_size, stride, 0, dilation=dilation, groups=groups,
-                          bias=bias)
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2 * dilation,
-                     dilation=dilation, groups=groups, bias=bias)
+def conv2d(conv: Conv, dilation: int = 1, same: bool = False) -> nn.Conv2d:
+    """The plan's convolution, padded `conv.padding` a side, or as TensorFlow's "same" where the plan says."""
+    padding = 0 if same else conv.padding
+    return (Conv2dSame if same else nn.Conv2d)(conv.in_channels, conv.out_channels, conv.kernel, conv.stride, padding,
+                                               dilation=dilation, groups=conv.groups, bias=conv.bias)
 
 
 class ConvBNAct(nn.Sequential):
-    """Conv (no bias) + BatchNorm (+ activation): torchvision's Conv2dNormActivation, same child indices."""
+    """Conv + BatchNorm (+ activation): torchvision's Conv2dNormActivation, same child indices."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, dilation: int = 1, norm=nn.BatchNorm2d, activation: str | None = "relu",
-                 padding: str = "symmetric") -> None:
-        layers: list[nn.Module] = [
-            conv2d(in_channels, out_channels, kernel_size, stride, groups=groups, dilation=dilation, padding=padding),
-            norm(out_channels),
-        ]
-        if activation is not None:
-            layers.append(ACTIVATIONS[activation]())
+    def __init__(self, plan: ConvNormAct, norm: NormLayer) -> None:
+        layers: list[nn.Module] = [conv2d(plan.conv, plan.dilation, plan.same), norm(plan.out_channels)]
+        if plan.activation is not None:
+            layers.append(ACTIVATIONS[plan.activation]())
         super().__init__(*layers)
-        self.out_channels = out_channels
+        self.out_channels = plan.out_channels
 
 
 class SqueezeExcitation(nn.Module):
     """torchvision.ops.SqueezeExcitation: global pool, 1x1 conv `fc1`, activation, 1x1 conv `fc2`, gate."""
 
-    def __init__(self, channels: int, squeeze_channels: int, activation: str = "relu", gate: str = "hardsigmoid") -> None:
+    def __init__(self, plan: SqueezeExcitationPlan) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
-        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
-        self.activation = ACTIVATIONS[activation]()
-        self.scale_activation = ACTIVATIONS[gate]()
+        self.fc1 = conv2d(plan.fc1)
+        self.fc2 = conv2d(plan.fc2)
+        self.activation = ACTIVATIONS[plan.activation]()
+        self.scale_activation = ACTIVATIONS[plan.gate]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
@@ -108,34 +96,17 @@ class StochasticDepth(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Expand 1x1, depthwise, optional SE, linear 1x1 projection, shortcut when shapes allow.
+    """Expand 1x1, depthwise, optional SE, linear 1x1 projection, shortcut when shapes allow: one block for
+    MobileNetV2, MobileNetV3 and EfficientNet (which adds stochastic depth on the residual branch), its
+    layers in a Sequential under the plan's `body` name (`conv` in V2, `block` in V3 and EfficientNet)."""
 
-    One block for MobileNetV2, MobileNetV3 and EfficientNet. torchvision's MobileNetV2 names the
-    sequence `conv` and keeps the projection conv and its BatchNorm as two entries (`flat_projection`);
-    V3 and EfficientNet name it `block` and wrap the projection in one Conv-BN. EfficientNet adds
-    stochastic depth on the residual branch.
-    """
-
-    def __init__(self, plan: InvertedResidualPlan, norm, *, body: str = "block", flat_projection: bool = False,
-                 stochastic_depth: bool = False, padding: str = "symmetric") -> None:
+    def __init__(self, plan: InvertedResidualPlan, norm: NormLayer) -> None:
         super().__init__()
-        self.use_res_connect = plan.use_residual
+        self.use_res_connect = plan.residual
         self.out_channels = plan.out_channels
-        layers: list[nn.Module] = []
-        if plan.expands:
-            layers.append(ConvBNAct(plan.in_channels, plan.expanded, 1, norm=norm, activation=plan.activation))
-        layers.append(ConvBNAct(plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride,
-                                groups=plan.expanded, dilation=plan.dilation, norm=norm, activation=plan.activation,
-                                padding=padding))
-        if plan.se_channels:
-            layers.append(SqueezeExcitation(plan.expanded, plan.se_channels, plan.se_activation, plan.se_gate))
-        if flat_projection:
-            layers += [nn.Conv2d(plan.expanded, plan.out_channels, 1, bias=False), norm(plan.out_channels)]
-        else:
-            layers.append(ConvBNAct(plan.expanded, plan.out_channels, 1, norm=norm, activation=None))
-        self.body = body
-        setattr(self, body, nn.Sequential(*layers))
-        if stochastic_depth:
+        self.body = plan.body
+        setattr(self, plan.body, nn.Sequential(*(module(piece, norm) for piece in plan.layers)))
+        if plan.stochastic_depth is not None:
             self.stochastic_depth = StochasticDepth(plan.stochastic_depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,6 +116,30 @@ class InvertedResidual(nn.Module):
                 result = self.stochastic_depth(result)
             result = result + x
         return result
+
+
+def module(piece: Piece, norm: NormLayer) -> nn.Module:
+    """The module a piece of the plan asks for (its place in its Sequential gives its name)."""
+    match piece:
+        case ConvNormAct():
+            return ConvBNAct(piece, norm)
+        case InvertedResidualPlan():
+            return InvertedResidual(piece, norm)
+        case SqueezeExcitationPlan():
+            return SqueezeExcitation(piece)
+        case Stack():
+            return nn.Sequential(*(module(p, norm) for p in piece.layers))
+        case Conv():
+            return conv2d(piece)
+        case Norm():
+            return norm(piece.channels)
+        case Linear():
+            return nn.Linear(piece.in_features, piece.out_features, bias=piece.bias)
+        case DropoutPlan():
+            return nn.Dropout(piece.p)
+        case ActivationPlan():
+            return ACTIVATIONS[piece.kind]()
+    raise TypeError(f"no module for {piece!r}")
 
 
 def init_weights(model: nn.Module, linear_init: str = "normal") -> None:
@@ -168,63 +163,19 @@ def init_weights(model: nn.Module, linear_init: str = "normal") -> None:
 
 
 class MobileNet(nn.Module):
-    """features -> global average pool -> classifier, the layout all three versions share."""
+    """features -> global average pool -> classifier, the layout the MobileNets and EfficientNet share."""
 
-    def __init__(self, features: list[nn.Module], classifier: list[nn.Module]) -> None:
+    def __init__(self, plan: MobileNetPlan) -> None:
         super().__init__()
-        self.features = nn.Sequential(*features)
+        norm = partial(nn.BatchNorm2d, eps=plan.bn_eps, momentum=plan.bn_momentum)
+        self.features = nn.Sequential(*(module(piece, norm) for piece in plan.features))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(*classifier)
+        self.classifier = nn.Sequential(*(module(piece, norm) for piece in plan.classifier))
+        init_weights(self, plan.linear_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def _norm(config) -> partial:
-    return partial(nn.BatchNorm2d, eps=config.bn_eps, momentum=config.bn_momentum)
-
-
-def mobilenet_v1(config: MobileNetV1Config, num_classes: int, in_channels: int) -> nn.Module:
-    norm, act, padding = _norm(config), config.activation, config.padding
-    stem, blocks = config.plan()
-    features: list[nn.Module] = [ConvBNAct(in_channels, stem, 3, 2, norm=norm, activation=act, padding=padding)]
-    for cin, cout, stride in blocks:
-        features.append(nn.Sequential(
-            ConvBNAct(cin, cin, 3, stride, groups=cin, norm=norm, activation=act, padding=padding),
-            ConvBNAct(cin, cout, 1, norm=norm, activation=act),
-        ))
-    width = blocks[-1][1]
-    return MobileNet(features, [nn.Dropout(config.dropout), nn.Linear(width, num_classes)])
-
-
-def mobilenet_v2(config: MobileNetV2Config, num_classes: int, in_channels: int) -> nn.Module:
-    norm = _norm(config)
-    plans = config.plan()
-    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="relu6",
-                                           padding=config.padding)]
-    features += [InvertedResidual(p, norm, body="conv", flat_projection=True, padding=config.padding) for p in plans]
-    features.append(ConvBNAct(plans[-1].out_channels, config.head(), 1, norm=norm, activation="relu6"))
-    return MobileNet(features, [nn.Dropout(config.dropout),
-                                nn.Linear(config.head(), num_classes, bias=config.classifier_bias)])
-
-
-def mobilenet_v3(config: MobileNetV3Config, num_classes: int, in_channels: int) -> nn.Module:
-    norm = _norm(config)
-    plans = config.plan()
-    last_conv, hidden = config.head()
-    features: list[nn.Module] = [ConvBNAct(in_channels, config.stem(), 3, 2, norm=norm, activation="hardswish",
-                                           padding=config.padding)]
-    features += [InvertedResidual(p, norm, padding=config.padding) for p in plans]
-    features.append(ConvBNAct(plans[-1].out_channels, last_conv, 1, norm=norm, activation="hardswish"))
-    return MobileNet(features, [
-        nn.Linear(last_conv, hidden), nn.Hardswish(), nn.Dropout(config.dropout), nn.Linear(hidden, num_classes),
-    ])
-
-
-BUILDERS = {MobileNetV1Config: mobilenet_v1, MobileNetV2Config: mobilenet_v2, MobileNetV3Config: mobilenet_v3}
-
-
 def build(config: MobileNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
-    model = BUILDERS[type(config)](config, num_classes, in_channels)
-    init_weights(model)
-    return model
+    return MobileNet(config.plan(num_classes, in_channels))

@@ -23,6 +23,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..arith import round_filters, round_repeats
+from ..plan import Conv, Linear
+from ..specs.mobilenet import ConvNormAct, InvertedResidualPlan, SqueezeExcitationPlan
 from . import Conversion, ConversionError, converter
 from .common import (BN_SUFFIXES, batch_norm, class_name, conv_from_hwio, dense_from_keras, depthwise_from_keras,
                      first_bn_eps, is_instance_of, keras_layer_types, keras_weights, torch_momentum, torch_state)
@@ -46,8 +48,10 @@ def activation_name(value) -> str | None:
 
 def layout(config) -> tuple:
     """Stem width, blocks per stage, output width per stage and head width of an EfficientNetConfig."""
-    plan = config.plan()
-    return config.stem(), tuple(map(len, plan)), tuple(stage[0].out_channels for stage in plan), config.head()
+    plan = config.network_plan()
+    stem, *stages, head = plan.features
+    return (stem.out_channels, tuple(len(stage.layers) for stage in stages),
+            tuple(stage.layers[0].out_channels for stage in stages), head.out_channels)
 
 
 def weights_layout(weights: Mapping[str, np.ndarray]) -> tuple:
@@ -138,39 +142,31 @@ class Planned:
 
 
 def planned_layers(config, num_classes: int, in_channels: int) -> Planned:
-    """The zoo's layers for `config` (an EfficientNetConfig), as its builders make them."""
+    """The zoo's layers for `config` (an EfficientNetConfig): its plan's, as its builders make them."""
     planned = Planned()
 
-    def conv_bn(name, out, cin, kernel=1, stride=1, dilation=1, groups=1, activation=None):
-        planned.shapes[f"{name}.0.weight"] = (out, cin // groups, kernel, kernel)
-        planned.shapes.update({f"{name}.1.{suffix}": (out,) for suffix in BN_SUFFIXES})
-        planned.convs[f"{name}.0"] = {"kernel_size": (kernel, kernel), "stride": (stride, stride),
-                                      "dilation": (dilation, dilation), "groups": groups,
-                                      "padding": ((kernel - 1) // 2 * dilation,) * 2, "activation": activation}
+    def conv(layer: Conv, dilation: int = 1, activation: str | None = None) -> None:
+        planned.shapes[f"{layer.name}.weight"] = (layer.out_channels, layer.in_channels // layer.groups,
+                                                  layer.kernel, layer.kernel)
+        if layer.bias:
+            planned.shapes[f"{layer.name}.bias"] = (layer.out_channels,)
+        planned.convs[layer.name] = {"kernel_size": (layer.kernel,) * 2, "stride": (layer.stride,) * 2,
+                                     "dilation": (dilation,) * 2, "groups": layer.groups,
+                                     "padding": (layer.padding,) * 2, "activation": activation}
 
-    # The stem and the head's 1x1 conv are SiLU in every EfficientNet (the builders' own choice).
-    conv_bn("features.0", config.stem(), in_channels, 3, 2, activation="silu")
-    stages = config.plan()
-    for i, stage in enumerate(stages, start=1):
-        for j, plan in enumerate(stage):
-            prefix, index = f"features.{i}.{j}.block", 0
-            planned.shortcuts[f"features.{i}.{j}"] = plan.use_residual
-            if plan.expanded != plan.in_channels:
-                conv_bn(f"{prefix}.0", plan.expanded, plan.in_channels, activation=plan.activation)
-                index = 1
-            conv_bn(f"{prefix}.{index}", plan.expanded, plan.expanded, plan.kernel, plan.depthwise_stride,
-                    plan.dilation, plan.expanded, plan.activation)
-            se = f"{prefix}.{index + 1}"
-            squeezed, expanded = plan.se_channels, plan.expanded
-            planned.shapes.update({f"{se}.fc1.weight": (squeezed, expanded, 1, 1), f"{se}.fc1.bias": (squeezed,),
-                                   f"{se}.fc2.weight": (expanded, squeezed, 1, 1), f"{se}.fc2.bias": (expanded,)})
-            for fc in ("fc1", "fc2"):
-                planned.convs[f"{se}.{fc}"] = {"kernel_size": (1, 1), "stride": (1, 1), "dilation": (1, 1),
-                                               "groups": 1, "padding": (0, 0), "activation": None}
-            planned.squeezes[se] = (plan.se_activation, plan.se_gate)
-            conv_bn(f"{prefix}.{index + 2}", plan.out_channels, plan.expanded)
-    conv_bn(f"features.{len(stages) + 1}", config.head(), stages[-1][-1].out_channels, activation="silu")
-    planned.shapes.update({"classifier.1.weight": (num_classes, config.head()), "classifier.1.bias": (num_classes,)})
+    for piece in config.network_plan(num_classes, in_channels).walk():
+        if isinstance(piece, ConvNormAct):
+            conv(piece.conv, piece.dilation, piece.activation)
+            planned.shapes.update({f"{piece.name}.1.{suffix}": (piece.out_channels,) for suffix in BN_SUFFIXES})
+        elif isinstance(piece, SqueezeExcitationPlan):
+            conv(piece.fc1)
+            conv(piece.fc2)
+            planned.squeezes[piece.name] = (piece.activation, piece.gate)
+        elif isinstance(piece, InvertedResidualPlan):
+            planned.shortcuts[piece.name] = piece.residual
+        elif isinstance(piece, Linear):
+            planned.shapes.update({f"{piece.name}.weight": (piece.out_features, piece.in_features),
+                                   f"{piece.name}.bias": (piece.out_features,)})
     return planned
 
 

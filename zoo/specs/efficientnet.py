@@ -1,18 +1,19 @@
 """EfficientNet B0-B7 (Tan & Le, 2019): MobileNetV3's inverted residual with SiLU and SE, scaled in
 width, depth and resolution by one compound coefficient.
 
-The block plan is the one of zoo/specs/mobilenet.py, so the three frameworks build EfficientNet
-from the same MBConv code as MobileNetV2/V3.
+`EfficientNetConfig.network_plan` is the whole network in the pieces of zoo/specs/mobilenet.py
+(`MobileNetPlan`), so the four frameworks build EfficientNet with the code that builds MobileNetV2/V3.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..arith import round_filters, round_repeats
+from ..plan import Linear
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         register, torchvision_weights)
-from .mobilenet import (InvertedResidualPlan, check_kernel, check_norm, check_padding, check_stride, min_size_for,
-                        plan_windows)
+from .mobilenet import (DropoutPlan, InvertedResidualPlan, MobileNetPlan, Stack, check_kernel, check_norm,
+                        check_padding, check_stride, conv_norm_act, inverted_residual, min_size_for)
 
 # Table 1 of the paper (B0): expansion, kernel, first stride, input channels, output channels, repeats.
 B0_STAGES = (
@@ -65,33 +66,38 @@ class EfficientNetConfig(FamilyConfig):
         check_probability("stochastic_depth_prob", self.stochastic_depth_prob)
         check_norm(self.bn_eps, self.bn_momentum)
 
-    def stem(self) -> int:
-        return round_filters(self.stages[0][3], self.width_mult)
-
-    def head(self) -> int:
-        return self.head_expansion * round_filters(self.stages[-1][4], self.width_mult)
+    def network_plan(self, num_classes: int = 1000, in_channels: int = 3) -> MobileNetPlan:
+        """torchvision's EfficientNet: the SiLU stem, one Sequential `features.<stage>` per row of Table 1
+        holding its blocks `features.<stage>.<block>`, the 1x1 conv widening the last stage head_expansion
+        times, and the classifier: dropout, dense (initialised uniformly)."""
+        repeats = [round_repeats(row[5], self.depth_mult) for row in self.stages]
+        total, index = sum(repeats), 0
+        stem = round_filters(self.stages[0][3], self.width_mult)
+        features = [conv_norm_act("features.0", in_channels, stem, 3, 2, "silu", padding=self.padding)]
+        for number, ((expansion, kernel, stride, cin, out, _), n) in enumerate(zip(self.stages, repeats), start=1):
+            channels, out, blocks = round_filters(cin, self.width_mult), round_filters(out, self.width_mult), []
+            for i in range(n):
+                blocks.append(inverted_residual(
+                    f"features.{number}.{i}", channels, round_filters(channels, expansion), out, kernel,
+                    stride if i == 0 else 1, "silu", padding=self.padding,
+                    # SE squeezes the block's input width, not the expanded one (as V3 does)
+                    se=(max(1, channels // self.se_reduction), "silu", "sigmoid"),
+                    stochastic_depth=self.stochastic_depth_prob * index / total))
+                channels, index = out, index + 1
+            features.append(Stack(f"features.{number}", tuple(blocks)))
+        head = self.head_expansion * channels
+        features.append(conv_norm_act(f"features.{len(features)}", channels, head, 1, activation="silu"))
+        return MobileNetPlan(tuple(features), (DropoutPlan("classifier.0", self.dropout),
+                                               Linear("classifier.1", head, num_classes)),
+                             self.bn_eps, self.bn_momentum, linear_init="uniform")
 
     def plan(self) -> list[list[InvertedResidualPlan]]:
-        """Blocks stage by stage (torchvision nests each stage in its own Sequential)."""
-        repeats = [round_repeats(row[5], self.depth_mult) for row in self.stages]
-        total, index, stages = sum(repeats), 0, []
-        for (expansion, kernel, stride, cin, cout, _), n in zip(self.stages, repeats):
-            cin, cout = round_filters(cin, self.width_mult), round_filters(cout, self.width_mult)
-            blocks = []
-            for i in range(n):
-                channels = cin if i == 0 else cout
-                blocks.append(InvertedResidualPlan(
-                    in_channels=channels, expanded=round_filters(channels, expansion), out_channels=cout,
-                    kernel=kernel, stride=stride if i == 0 else 1, activation="silu",
-                    se_channels=max(1, channels // self.se_reduction), se_activation="silu", se_gate="sigmoid",
-                    stochastic_depth=self.stochastic_depth_prob * index / total,
-                ))
-                index += 1
-            stages.append(blocks)
-        return stages
+        """The blocks, stage by stage (torchvision nests each stage in its own Sequential); the whole network
+        is `network_plan`."""
+        return [list(stage.layers) for stage in self.network_plan().blocks()]
 
     def min_input_size(self) -> int:
-        return min_size_for(plan_windows((3, 2), [b for stage in self.plan() for b in stage]))
+        return min_size_for(self.network_plan().windows())
 
     def outline(self) -> tuple[Stage, ...]:
         # The paper's Table 1 rows: features.0 the stem, features.1... one Sequential per row, then

@@ -1,17 +1,21 @@
 """MobileNet V1 (Howard et al. 2017), V2 (Sandler et al. 2018) and V3 (Howard et al. 2019).
 
 V1 stacks depthwise-separable convolutions; V2 inverts the residual (expand 1x1, depthwise, linear
-1x1 projection); V3 adds squeeze-and-excitation and hard-swish to that block. Each config turns its
-table into a plain list of block plans (`InvertedResidualPlan`), so the builders of the three
-frameworks only read channel counts, strides and activations and never compute them. EfficientNet
-(zoo/specs/efficientnet.py) plans the same block.
+1x1 projection); V3 adds squeeze-and-excitation and hard-swish to that block. Each config's
+`plan(num_classes, in_channels)` is the whole network as torchvision lays it out (`MobileNetPlan`):
+`features` (the stem, every block, the last conv), the global pool and the `classifier`, every piece
+under its canonical module name with its widths, strides, padding, biases and activations resolved, so
+the builders of the four frameworks only translate it. EfficientNet (zoo/specs/efficientnet.py) plans
+the same pieces.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 from ..arith import conv_out, make_divisible
+from ..plan import Conv, Linear
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
                         check_probability, published, register, torchvision_weights)
 
@@ -26,46 +30,179 @@ PADDINGS = ("symmetric", "same")
 
 
 @dataclass(frozen=True)
-class InvertedResidualPlan:
-    """One inverted-residual (MBConv) block, every number already resolved.
+class ConvNormAct:
+    """torchvision's Conv2dNormActivation under its module name (`features.0`): `conv` (`.0`, no bias), a
+    BatchNorm over its output (`.1`) and the `activation` (`.2`; None: none, as after a projection)."""
 
-    Layers: expand 1x1 (only if `expanded != in_channels` or `force_expand`), depthwise `kernel`x`kernel`, optional SE
-    squeezing `expanded` to `se_channels`, linear 1x1 projection. The shortcut exists when the block
-    keeps size and width (`stride == 1 and in_channels == out_channels`), as in torchvision.
+    name: str
+    conv: Conv
+    activation: str | None
+    dilation: int = 1
+    # Pad as TensorFlow's "same", from each input's size, instead of `conv.padding` a side (PADDINGS): set
+    # on the stride-2 windows of padding="same", the only ones where the two differ.
+    same: bool = False
+
+    @property
+    def out_channels(self) -> int:
+        return self.conv.out_channels
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A BatchNorm on its own (torchvision's MobileNetV2 keeps its projection's conv and BatchNorm apart)."""
+
+    name: str
+    channels: int
+
+
+@dataclass(frozen=True)
+class SqueezeExcitationPlan:
+    """torchvision.ops.SqueezeExcitation: global pool, 1x1 conv `fc1` (with bias), `activation`, 1x1 conv
+    `fc2`, `gate`, and the input rescaled channel by channel."""
+
+    name: str
+    fc1: Conv
+    fc2: Conv
+    activation: str
+    gate: str
+
+
+@dataclass(frozen=True)
+class ActivationPlan:
+    """An activation module of its own (V3's classifier.1)."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class DropoutPlan:
+    """Dropout with probability `p` in training (the classifier's)."""
+
+    name: str
+    p: float
+
+
+@dataclass(frozen=True)
+class InvertedResidualPlan:
+    """One inverted-residual (MBConv) block under its module name (`features.5`, `features.2.1`).
+
+    `layers` run in a Sequential named `body` (`conv` in torchvision's MobileNetV2, `block` in V3 and
+    EfficientNet), numbered from 0: the expanding 1x1 ConvNormAct (absent where the width stays, unless
+    forced), the depthwise one, SE if any, and the linear 1x1 projection (a ConvNormAct, or V2's bare
+    Conv and Norm). `residual`: the input is added to the result. `stochastic_depth`: EfficientNet's
+    StochasticDepth module (`stochastic_depth`, no tensors) with its drop probability, applied before
+    that sum; None where the block has none.
     """
 
-    in_channels: int
-    expanded: int
-    out_channels: int
-    kernel: int
-    stride: int
-    activation: str
-    dilation: int = 1
-    se_channels: int = 0  # 0: no squeeze-and-excitation
-    se_activation: str = "relu"
-    se_gate: str = "hardsigmoid"
-    # Probability of dropping the residual branch of a sample in training (EfficientNet); 0 keeps it.
-    stochastic_depth: float = 0.0
-    # Keep the 1x1 expansion conv even where it keeps the width (t=1), as Gluon's MobileNetV2 does.
-    force_expand: bool = False
+    name: str
+    body: str
+    layers: tuple[ConvNormAct | SqueezeExcitationPlan | Conv | Norm, ...]
+    residual: bool
+    stochastic_depth: float | None = None
+
+    def convs(self) -> tuple[Conv, ...]:
+        return tuple(p.conv if isinstance(p, ConvNormAct) else p for p in self.layers if isinstance(p, (ConvNormAct, Conv)))
 
     @property
-    def expands(self) -> bool:
-        return self.force_expand or self.expanded != self.in_channels
+    def out_channels(self) -> int:
+        return self.convs()[-1].out_channels
 
     @property
-    def use_residual(self) -> bool:
-        # torchvision decides with the table's stride, also where dilation replaces the stride.
-        return self.stride == 1 and self.in_channels == self.out_channels
+    def stride(self) -> int:
+        """How much the block shrinks the map (1 where dilation replaced the table's stride)."""
+        return math.prod(conv.stride for conv in self.convs())
 
     @property
-    def depthwise_stride(self) -> int:
-        # A dilated block keeps the resolution: dilation replaces the stride (MobileNetV3 `dilated`).
-        return 1 if self.dilation > 1 else self.stride
+    def se(self) -> bool:
+        return any(isinstance(p, SqueezeExcitationPlan) for p in self.layers)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Pieces that run one after the other in a Sequential under `name`, numbered from 0 (a V1 block, an
+    EfficientNet stage)."""
+
+    name: str
+    layers: tuple[Piece, ...]
 
     @property
-    def padding(self) -> int:
-        return (self.kernel - 1) // 2 * self.dilation
+    def out_channels(self) -> int:
+        return self.layers[-1].out_channels
+
+
+Piece = (ConvNormAct | Norm | Conv | SqueezeExcitationPlan | InvertedResidualPlan | Stack | Linear | ActivationPlan
+         | DropoutPlan)
+
+
+@dataclass(frozen=True)
+class MobileNetPlan:
+    """The whole network, in the order it runs: `features` (the stem `features.0`, the blocks, the last conv),
+    a global average pool (`avgpool`) and the `classifier` (dense layers, activations, dropout)."""
+
+    features: tuple[ConvNormAct | InvertedResidualPlan | Stack, ...]
+    classifier: tuple[Linear | ActivationPlan | DropoutPlan, ...]
+    bn_eps: float
+    bn_momentum: float           # PyTorch's convention
+    # torchvision's initialisation of the dense layers: "normal" (std 0.01, the MobileNets) or "uniform"
+    # (in +-1/sqrt(out_features), EfficientNet).
+    linear_init: str = "normal"
+
+    def walk(self) -> Iterator[Piece]:
+        """Every piece, each before the pieces it holds, in module order."""
+        def pieces(items):
+            for piece in items:
+                yield piece
+                if isinstance(piece, (Stack, InvertedResidualPlan)):
+                    yield from pieces(piece.layers)
+        return pieces((*self.features, *self.classifier))
+
+    def windows(self) -> list[tuple[int, int, int, int]]:
+        """(kernel, stride, padding, dilation) of every convolution on the map, in order (SE's excluded)."""
+        return [(p.conv.kernel, p.conv.stride, p.conv.padding, p.dilation) for p in self.walk()
+                if isinstance(p, ConvNormAct)]
+
+    def blocks(self) -> tuple[InvertedResidualPlan | Stack, ...]:
+        """What `features` holds after the stem, but for a last conv: the blocks (EfficientNet's stages)."""
+        return tuple(p for p in self.features[1:] if not isinstance(p, ConvNormAct))
+
+
+def conv_norm_act(name: str, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+                  activation: str | None = None, *, groups: int = 1, dilation: int = 1,
+                  padding: str = "symmetric") -> ConvNormAct:
+    """A ConvNormAct padded as the family's `padding` knob says (PADDINGS)."""
+    conv = Conv(f"{name}.0", in_channels, out_channels, kernel, stride, (kernel - 1) // 2 * dilation, groups)
+    return ConvNormAct(name, conv, activation, dilation, same=padding == "same" and stride > 1)
+
+
+def inverted_residual(name: str, in_channels: int, expanded: int, out_channels: int, kernel: int, stride: int,
+                      activation: str, *, padding: str, body: str = "block", dilation: int = 1,
+                      se: tuple[int, str, str] | None = None, force_expand: bool = False,
+                      flat_projection: bool = False, stochastic_depth: float | None = None) -> InvertedResidualPlan:
+    """The block `name`: `se` is (squeezed channels, activation, gate) or None; `force_expand` keeps the 1x1
+    expansion where it keeps the width (Gluon's MobileNetV2); `flat_projection` leaves the projection's
+    conv and BatchNorm as two entries (torchvision's MobileNetV2)."""
+    prefix, layers = f"{name}.{body}", []
+
+    def at(offset: int = 0) -> str:
+        return f"{prefix}.{len(layers) + offset}"
+
+    if force_expand or expanded != in_channels:
+        layers.append(conv_norm_act(at(), in_channels, expanded, 1, activation=activation))
+    # A dilated block keeps the resolution: dilation replaces the stride (MobileNetV3 `dilated`).
+    layers.append(conv_norm_act(at(), expanded, expanded, kernel, 1 if dilation > 1 else stride, activation,
+                                groups=expanded, dilation=dilation, padding=padding))
+    if se is not None:
+        squeezed, se_activation, gate = se
+        layers.append(SqueezeExcitationPlan(at(), Conv(f"{at()}.fc1", expanded, squeezed, 1, bias=True),
+                                            Conv(f"{at()}.fc2", squeezed, expanded, 1, bias=True), se_activation, gate))
+    if flat_projection:
+        layers += [Conv(at(), expanded, out_channels, 1), Norm(at(1), out_channels)]
+    else:
+        layers.append(conv_norm_act(at(), expanded, out_channels, 1))
+    # torchvision decides the shortcut with the table's stride, also where dilation replaces the stride.
+    residual = stride == 1 and in_channels == out_channels
+    return InvertedResidualPlan(name, body, tuple(layers), residual, stochastic_depth)
 
 
 def min_size_for(strides: list[tuple[int, int, int, int]]) -> int:
@@ -80,14 +217,6 @@ def min_size_for(strides: list[tuple[int, int, int, int]]) -> int:
         else:
             return size
         size += 1
-
-
-def plan_windows(stem: tuple[int, int], plans) -> list[tuple[int, int, int, int]]:
-    """The spatial windows of a stem conv (kernel, stride) followed by inverted-residual blocks."""
-    kernel, stride = stem
-    windows = [(kernel, stride, (kernel - 1) // 2, 1)]
-    windows += [(p.kernel, p.depthwise_stride, p.padding, p.dilation) for p in plans]
-    return windows
 
 
 def stages_by_stride(strides: list[int], block, offset: int = 1) -> list[Stage]:
@@ -175,17 +304,24 @@ class MobileNetV1Config(FamilyConfig):
     def width(self, channels: int) -> int:
         return make_divisible(channels * self.width_mult, self.round_nearest)
 
-    def plan(self) -> tuple[int, list[tuple[int, int, int]]]:
-        """(stem channels, [(in_channels, out_channels, stride)] of each depthwise-separable block)."""
-        stem = self.width(self.stem_channels)
-        blocks, channels = [], stem
-        for out, stride in self.blocks:
-            blocks.append((channels, self.width(out), stride))
-            channels = self.width(out)
-        return stem, blocks
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> MobileNetPlan:
+        """The stem `features.0`, then `features.1`... each a depthwise 3x3 `.0` and a pointwise 1x1 `.1`
+        ConvNormAct (Table 1 of the paper), and the classifier: dropout, dense."""
+        channels = self.width(self.stem_channels)
+        features = [conv_norm_act("features.0", in_channels, channels, 3, 2, self.activation, padding=self.padding)]
+        for index, (out, stride) in enumerate(self.blocks, start=1):
+            name, width = f"features.{index}", self.width(out)
+            features.append(Stack(name, (
+                conv_norm_act(f"{name}.0", channels, channels, 3, stride, self.activation, groups=channels,
+                              padding=self.padding),
+                conv_norm_act(f"{name}.1", channels, width, 1, activation=self.activation))))
+            channels = width
+        return MobileNetPlan(tuple(features), (DropoutPlan("classifier.0", self.dropout),
+                                               Linear("classifier.1", channels, num_classes)),
+                             self.bn_eps, self.bn_momentum)
 
     def min_input_size(self) -> int:
-        return min_size_for([(3, 2, 1, 1)] + [(3, stride, 1, 1) for _, stride in self.blocks])
+        return min_size_for(self.plan().windows())
 
     def outline(self) -> tuple[Stage, ...]:
         # features.0 is the stem, features.1... the blocks; a stride-2 block opens a stage.
@@ -249,27 +385,29 @@ class MobileNetV2Config(FamilyConfig):
     def width(self, channels: float) -> int:
         return make_divisible(channels * self.width_mult, self.round_nearest)
 
-    def stem(self) -> int:
-        return self.width(self.stem_channels)
-
     def head(self) -> int:
         # The last conv only widens: a thinner network keeps 1280 features (paper, section 5.1).
         return make_divisible(self.last_channel * max(1.0, self.width_mult), self.round_nearest)
 
-    def plan(self) -> list[InvertedResidualPlan]:
-        plans, channels = [], self.stem()
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> MobileNetPlan:
+        """torchvision's MobileNetV2: the stem, a block `features.N` (its layers in `conv`) per row repeat of
+        Table 2, the 1x1 conv to the head's width, and the classifier: dropout, dense."""
+        channels = self.width(self.stem_channels)
+        features = [conv_norm_act("features.0", in_channels, channels, 3, 2, "relu6", padding=self.padding)]
         for t, c, n, s in self.blocks:
             out = self.width(c)
             for i in range(n):
-                plans.append(InvertedResidualPlan(
-                    in_channels=channels, expanded=int(round(channels * t)), out_channels=out,
-                    kernel=3, stride=s if i == 0 else 1, activation="relu6", force_expand=self.always_expand,
-                ))
+                features.append(inverted_residual(
+                    f"features.{len(features)}", channels, int(round(channels * t)), out, 3, s if i == 0 else 1,
+                    "relu6", padding=self.padding, body="conv", force_expand=self.always_expand, flat_projection=True))
                 channels = out
-        return plans
+        features.append(conv_norm_act(f"features.{len(features)}", channels, self.head(), 1, activation="relu6"))
+        return MobileNetPlan(tuple(features), (DropoutPlan("classifier.0", self.dropout),
+                                               Linear("classifier.1", self.head(), num_classes, self.classifier_bias)),
+                             self.bn_eps, self.bn_momentum)
 
     def min_input_size(self) -> int:
-        return min_size_for(plan_windows((3, 2), self.plan()))
+        return min_size_for(self.plan().windows())
 
     def outline(self) -> tuple[Stage, ...]:
         # One stage per row (t, c, n, s) of the paper's Table 2; features.0 is the stem, the last
@@ -365,18 +503,13 @@ class MobileNetV3Config(FamilyConfig):
     def width(self, channels: float) -> int:
         return make_divisible(channels * self.width_mult, 8)
 
-    def stem(self) -> int:
-        return self.width(self.stem_channels)
-
-    def head(self) -> tuple[int, int]:
-        """(channels of the last conv, hidden width of the classifier)."""
-        last_block = self.plan()[-1].out_channels
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> MobileNetPlan:
+        """torchvision's MobileNetV3: the hard-swish stem, a block `features.N` (its layers in `block`) per
+        table row, the 1x1 conv widening the last block head_expansion times, and the classifier: dense,
+        hard-swish, dropout, dense."""
         divider = 2 if self.reduced_tail else 1
-        return self.head_expansion * last_block, self.width(self.last_channel // divider)
-
-    def plan(self) -> list[InvertedResidualPlan]:
-        divider = 2 if self.reduced_tail else 1
-        plans, channels = [], self.stem()
+        channels = self.width(self.stem_channels)
+        features = [conv_norm_act("features.0", in_channels, channels, 3, 2, "hardswish", padding=self.padding)]
         for index, (kernel, expanded, out, se, act, stride) in enumerate(self.blocks):
             tail = index >= self.tail_start
             if tail:
@@ -385,27 +518,29 @@ class MobileNetV3Config(FamilyConfig):
                 if index > self.tail_start:
                     expanded //= divider
             expanded = self.width(expanded)
-            plans.append(InvertedResidualPlan(
-                in_channels=channels, expanded=expanded, out_channels=self.width(out),
-                kernel=kernel, stride=stride, activation=act,
-                dilation=2 if tail and self.dilated else 1,
-                se_channels=make_divisible(expanded // self.se_reduction, 8) if se else 0,
-                se_activation="relu", se_gate="hardsigmoid",
-            ))
+            squeeze = (make_divisible(expanded // self.se_reduction, 8), "relu", "hardsigmoid") if se else None
+            features.append(inverted_residual(
+                f"features.{index + 1}", channels, expanded, self.width(out), kernel, stride, act,
+                padding=self.padding, dilation=2 if tail and self.dilated else 1, se=squeeze))
             channels = self.width(out)
-        return plans
+        last_conv, hidden = self.head_expansion * channels, self.width(self.last_channel // divider)
+        features.append(conv_norm_act(f"features.{len(features)}", channels, last_conv, 1, activation="hardswish"))
+        return MobileNetPlan(tuple(features), (
+            Linear("classifier.0", last_conv, hidden), ActivationPlan("classifier.1", "hardswish"),
+            DropoutPlan("classifier.2", self.dropout), Linear("classifier.3", hidden, num_classes),
+        ), self.bn_eps, self.bn_momentum)
 
     def min_input_size(self) -> int:
-        return min_size_for(plan_windows((3, 2), self.plan()))
+        return min_size_for(self.plan().windows())
 
     def outline(self) -> tuple[Stage, ...]:
-        plans = self.plan()
+        blocks = self.plan().blocks()
 
         def block(group):
-            return "InvertedResidual" + (" with SE" if all(plans[j].se_channels for j in group) else "")
+            return "InvertedResidual" + (" with SE" if all(blocks[j].se for j in group) else "")
 
         return (Stage("stem", "features.0", block="3x3/2 conv", stride=2),
-                *stages_by_stride([p.depthwise_stride for p in plans], block),
+                *stages_by_stride([b.stride for b in blocks], block),
                 Stage("head", "", block="1x1 conv, global avg pool, fc, fc"))
 
 
