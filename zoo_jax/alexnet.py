@@ -1,52 +1,78 @@
-"""AlexNet in Flax NNX, module for module `zoo_torch.alexnet` (torchvision's `AlexNet` keys)."""
+"""AlexNet in Flax NNX, module for module `zoo_torch.alexnet` (torchvision's `AlexNet` keys).
+
+The network is the spec's plan (`AlexNetConfig.plan`), translated here layer by layer. The translation of
+every piece of a classic plan (zoo.specs.alexnet) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
 from __future__ import annotations
+
+from itertools import groupby
+from typing import Callable, Iterable, Iterator
 
 from flax import nnx
 
-from zoo.specs.alexnet import AlexNetConfig
+from zoo.plan import Conv, Linear, Pool
+from zoo.specs.alexnet import (Activation, AdaptivePool, AlexNetConfig, AvgPool, BatchNorm, CeilPool, Dropout, Flatten,
+                               GlobalPool, Identity, LocalResponseNorm)
 
-from .layers import (AdaptiveAvgPool2d, Conv2d, Dropout, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
-                     flatten, init_rngs)
+from . import layers
+from .layers import ACTIVATIONS, Sequential, init_rngs
 from .network import Network
 
+LAYERS: dict[type, Callable[..., nnx.Module]] = {
+    Conv: lambda c, rngs: layers.Conv2d(c.in_channels, c.out_channels, c.kernel, c.stride, c.padding, groups=c.groups,
+                                        bias=c.bias, rngs=rngs),
+    Pool: lambda p, rngs: layers.MaxPool2d(p.kernel, p.stride, p.padding),
+    AvgPool: lambda p, rngs: layers.AvgPool2d(p.kernel, p.stride, p.padding),
+    CeilPool: lambda p, rngs: layers.MaxPool2d(p.kernel, p.stride, p.padding, ceil_mode=True),
+    Linear: lambda d, rngs: layers.Linear(d.in_features, d.out_features, bias=d.bias, rngs=rngs),
+    Activation: lambda a, rngs: ACTIVATIONS[a.kind](),
+    Dropout: lambda d, rngs: layers.Dropout(d.p, rngs=rngs),
+    # The paper's alpha multiplies the sum of squares; PyTorch's (and this layer's) is divided by the size.
+    LocalResponseNorm: lambda n, rngs: layers.LocalResponseNorm(n.size, alpha=n.alpha * n.size, beta=n.beta, k=n.k),
+    BatchNorm: lambda b, rngs: layers.BatchNorm2d(b.channels, eps=b.eps, momentum=b.momentum),
+    AdaptivePool: lambda p, rngs: layers.AdaptiveAvgPool2d((p.size, p.size)),
+    GlobalPool: lambda p, rngs: layers.AdaptiveAvgPool2d((1, 1)),
+    Flatten: lambda f, rngs: layers.Flatten(),
+    Identity: lambda i, rngs: layers.Identity(),
+}
 
-def make_features(config: AlexNetConfig, in_channels: int, *, rngs: nnx.Rngs) -> Sequential:
-    layers = []
-    channels = in_channels
-    for kind, *index in config.layers():
-        if kind == "conv":
-            i = index[0]
-            layers.append(Conv2d(channels, config.channels[i], config.kernel_sizes[i], config.strides[i],
-                                 config.paddings[i], groups=config.groups[i], rngs=rngs))
-            channels = config.channels[i]
-        elif kind == "relu":
-            layers.append(ReLU())
-        elif kind == "lrn":
-            # The paper's alpha multiplies the sum of squares; PyTorch's (and this layer's) is divided by the size.
-            layers.append(LocalResponseNorm(config.lrn_size, alpha=config.lrn_alpha * config.lrn_size,
-                                            beta=config.lrn_beta, k=config.lrn_k))
+
+def layer(piece, rngs: nnx.Rngs) -> nnx.Module:
+    return LAYERS[type(piece)](piece, rngs)
+
+
+def modules(pieces: Iterable, rngs: nnx.Rngs, depth: int = 0, make: Callable[..., nnx.Module] = layer
+            ) -> Iterator[tuple[str, nnx.Module]]:
+    """(name, module) of what `pieces` make one level below their common prefix: a piece named down to this
+    level is its own module, the pieces named deeper a Sequential of theirs (numbered as the plan numbers them)."""
+    for key, group in groupby(pieces, key=lambda piece: piece.name.split(".")[depth]):
+        group = list(group)
+        if len(group) == 1 and group[0].name.count(".") == depth:
+            yield key, make(group[0], rngs)
         else:
-            layers.append(MaxPool2d(config.pool_kernel, config.pool_stride))
-    return Sequential(*layers)
+            yield key, Sequential(*(module for _, module in modules(group, rngs, depth + 1, make)))
 
 
-class AlexNet(Network):
-    def __init__(self, config: AlexNetConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> None:
-        self.features = make_features(config, in_channels, rngs=rngs)
-        self.avgpool = AdaptiveAvgPool2d((config.pool_size, config.pool_size))
-        layers = []
-        width = config.channels[-1] * config.pool_size ** 2
-        for hidden in config.hidden:
-            layers += [Dropout(config.dropout, rngs=rngs), Linear(width, hidden, rngs=rngs), ReLU()]
-            width = hidden
-        layers.append(Linear(width, num_classes, rngs=rngs))
-        self.classifier = Sequential(*layers)
-        # torchvision keeps PyTorch's default initialisation for AlexNet, which the layers already have.
+class SequentialNet(Network):
+    """A plan run in order: torchvision's containers (`features`, `avgpool`, `classifier`), with the flatten
+    between them done in forward, as torchvision writes it."""
+
+    def __init__(self, plan: Iterable, make: Callable[..., nnx.Module] = layer, *, rngs: nnx.Rngs) -> None:
+        steps = []
+        for name, module in modules(plan, rngs, make=make):
+            setattr(self, name, None if isinstance(module, layers.Flatten) else module)
+            steps.append(name)
+        self.steps = tuple(steps)
 
     def forward(self, x):
-        x = self.avgpool(self.features(x))
-        return self.classifier(flatten(x))
+        for name in self.steps:
+            module = getattr(self, name)
+            x = layers.flatten(x) if module is None else module(x)
+        return x
+
+
+class AlexNet(SequentialNet):
+    """torchvision keeps PyTorch's default initialisation for AlexNet, which the layers already have."""
 
 
 def build(config: AlexNetConfig, *, num_classes: int, in_channels: int) -> Network:
-    return AlexNet(config, num_classes, in_channels, rngs=init_rngs())
+    return AlexNet(config.plan(num_classes, in_channels), rngs=init_rngs())

@@ -1,30 +1,16 @@
-"""VGG in Flax NNX, module for module `zoo_torch.vgg` (torchvision's `VGG` keys and initialisation)."""
+"""VGG in Flax NNX, module for module `zoo_torch.vgg` (torchvision's `VGG` keys and initialisation): the
+spec's plan (`VGGConfig.plan`), translated by zoo_jax.alexnet."""
 from __future__ import annotations
 
 import math
 
 from flax import nnx
 
-from zoo.specs.vgg import M, VGGConfig
+from zoo.specs.vgg import VGGConfig
 
-from .layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential, fill,
-                     flatten, init_rngs, normal)
+from .alexnet import SequentialNet
+from .layers import Conv2d, Linear, fill, init_rngs, normal
 from .network import Network
-
-
-def make_features(config: VGGConfig, in_channels: int, *, rngs: nnx.Rngs) -> Sequential:
-    layers = []
-    channels = in_channels
-    for value in config.layers:
-        if value == M:
-            layers.append(MaxPool2d(kernel_size=2, stride=2))
-            continue
-        layers.append(Conv2d(channels, value, kernel_size=3, padding=1, rngs=rngs))
-        if config.batch_norm:
-            layers.append(BatchNorm2d(value, eps=config.bn_eps, momentum=config.bn_momentum))
-        layers.append(ReLU())
-        channels = value
-    return Sequential(*layers)
 
 
 def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
@@ -42,23 +28,11 @@ def _initialize(model: nnx.Module, rngs: nnx.Rngs) -> None:
         fill(module.bias, 0.0)
 
 
-class VGG(Network):
-    def __init__(self, config: VGGConfig, num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> None:
-        self.features = make_features(config, in_channels, rngs=rngs)
-        self.avgpool = AdaptiveAvgPool2d((config.pool_size, config.pool_size))
-        layers = []
-        width = config.out_channels * config.pool_size ** 2
-        for hidden in config.hidden:
-            layers += [Linear(width, hidden, rngs=rngs), ReLU(), Dropout(config.dropout, rngs=rngs)]
-            width = hidden
-        layers.append(Linear(width, num_classes, rngs=rngs))
-        self.classifier = Sequential(*layers)
+class VGG(SequentialNet):
+    def __init__(self, plan, *, rngs: nnx.Rngs) -> None:
+        super().__init__(plan, rngs=rngs)
         _initialize(self, rngs)
-
-    def forward(self, x):
-        x = self.avgpool(self.features(x))
-        return self.classifier(flatten(x))
 
 
 def build(config: VGGConfig, *, num_classes: int, in_channels: int) -> Network:
-    return VGG(config, num_classes, in_channels, rngs=init_rngs())
+    return VGG(config.plan(num_classes, in_channels), rngs=init_rngs())

@@ -1,50 +1,84 @@
-"""AlexNet in PyTorch: module tree and state_dict keys of torchvision's `AlexNet`."""
+"""AlexNet in PyTorch: module tree and state_dict keys of torchvision's `AlexNet`.
+
+The network is the spec's plan (`AlexNetConfig.plan`), translated here layer by layer. The translation of
+every piece of a classic plan (zoo.specs.alexnet) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
 from __future__ import annotations
+
+from collections import OrderedDict
+from itertools import groupby
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
-from zoo.specs.alexnet import AlexNetConfig
+from zoo.plan import Conv, Linear, Pool
+from zoo.specs.alexnet import (Activation, AdaptivePool, AlexNetConfig, AvgPool, BatchNorm, CeilPool, Dropout, Flatten,
+                               GlobalPool, Identity, LocalResponseNorm)
+
+# In place, as torchvision writes its ReLUs (the same numbers, one map less to keep).
+ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+LAYERS: dict[type, Callable[..., nn.Module]] = {
+    Conv: lambda c: nn.Conv2d(c.in_channels, c.out_channels, c.kernel, c.stride, c.padding, groups=c.groups,
+                              bias=c.bias),
+    Pool: lambda p: nn.MaxPool2d(p.kernel, p.stride, p.padding),
+    AvgPool: lambda p: nn.AvgPool2d(p.kernel, p.stride, p.padding),
+    CeilPool: lambda p: nn.MaxPool2d(p.kernel, p.stride, p.padding, ceil_mode=True),
+    Linear: lambda d: nn.Linear(d.in_features, d.out_features, bias=d.bias),
+    Activation: lambda a: ACTIVATIONS[a.kind](),
+    Dropout: lambda d: nn.Dropout(d.p),
+    # The paper's alpha multiplies the sum of squares; PyTorch's is divided by the window size.
+    LocalResponseNorm: lambda n: nn.LocalResponseNorm(n.size, alpha=n.alpha * n.size, beta=n.beta, k=n.k),
+    BatchNorm: lambda b: nn.BatchNorm2d(b.channels, eps=b.eps, momentum=b.momentum),
+    AdaptivePool: lambda p: nn.AdaptiveAvgPool2d((p.size, p.size)),
+    GlobalPool: lambda p: nn.AdaptiveAvgPool2d((1, 1)),
+    Flatten: lambda f: nn.Flatten(),
+    Identity: lambda i: nn.Identity(),
+}
+
+
+def layer(piece) -> nn.Module:
+    return LAYERS[type(piece)](piece)
+
+
+def modules(pieces: Iterable, depth: int = 0, make: Callable[..., nn.Module] = layer) -> Iterator[tuple[str, nn.Module]]:
+    """(name, module) of what `pieces` make one level below their common prefix: a piece named down to this
+    level is its own module, the pieces named deeper an nn.Sequential of theirs (`features.3` is the fourth
+    module of `features`)."""
+    for key, group in groupby(pieces, key=lambda piece: piece.name.split(".")[depth]):
+        group = list(group)
+        if len(group) == 1 and group[0].name.count(".") == depth:
+            yield key, make(group[0])
+        else:
+            yield key, nn.Sequential(OrderedDict(modules(group, depth + 1, make)))
+
+
+class SequentialNet(nn.Module):
+    """A plan run in order: torchvision's containers (`features`, `avgpool`, `classifier`), with the flatten
+    between them done in forward, as torchvision writes it."""
+
+    def __init__(self, plan: Iterable, make: Callable[..., nn.Module] = layer) -> None:
+        super().__init__()
+        self.steps = []
+        for name, module in modules(plan, make=make):
+            setattr(self, name, None if isinstance(module, nn.Flatten) else module)
+            self.steps.append(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.steps:
+            module = getattr(self, name)
+            x = torch.flatten(x, 1) if module is None else module(x)
+        return x
+
+
+class AlexNet(SequentialNet):
+    """torchvision keeps PyTorch's default initialisation for AlexNet."""
 
 
 def make_features(config: AlexNetConfig, in_channels: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    channels = in_channels
-    for kind, *index in config.layers():
-        if kind == "conv":
-            i = index[0]
-            layers.append(nn.Conv2d(channels, config.channels[i], config.kernel_sizes[i], config.strides[i],
-                                    config.paddings[i], groups=config.groups[i]))
-            channels = config.channels[i]
-        elif kind == "relu":
-            layers.append(nn.ReLU(inplace=True))
-        elif kind == "lrn":
-            # The paper's alpha multiplies the sum of squares; PyTorch's is divided by the window size.
-            layers.append(nn.LocalResponseNorm(config.lrn_size, alpha=config.lrn_alpha * config.lrn_size,
-                                               beta=config.lrn_beta, k=config.lrn_k))
-        else:
-            layers.append(nn.MaxPool2d(config.pool_kernel, config.pool_stride))
-    return nn.Sequential(*layers)
-
-
-class AlexNet(nn.Module):
-    def __init__(self, config: AlexNetConfig, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        self.features = make_features(config, in_channels)
-        self.avgpool = nn.AdaptiveAvgPool2d((config.pool_size, config.pool_size))
-        layers: list[nn.Module] = []
-        width = config.channels[-1] * config.pool_size ** 2
-        for hidden in config.hidden:
-            layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), nn.ReLU(inplace=True)]
-            width = hidden
-        layers.append(nn.Linear(width, num_classes))
-        self.classifier = nn.Sequential(*layers)
-        # torchvision keeps PyTorch's default initialisation for AlexNet.
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
+    """The `features` Sequential alone."""
+    (_, features), = modules(piece for piece in config.plan(in_channels=in_channels) if piece.name.startswith("features."))
+    return features
 
 
 def build(config: AlexNetConfig, *, num_classes: int, in_channels: int) -> nn.Module:
-    return AlexNet(config, num_classes, in_channels)
+    return AlexNet(config.plan(num_classes, in_channels))

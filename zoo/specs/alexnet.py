@@ -5,15 +5,142 @@ channels, no response normalisation, and an adaptive average pool before the den
 from 63x63 up works. The 2012 network (96-256-384-384-256 channels split over two GPUs, local response
 normalisation after the first two convolutions, 227x227 input) is the same family with other knobs:
 `alexnet_original` below.
+
+The network is a plan (`AlexNetConfig.plan`): its layers in the order they run, each under its torchvision
+module name (`features.3`, `avgpool`, `classifier.6`). The pieces defined here, with zoo.plan's `Conv`, `Pool`
+and `Linear`, are those of every classic sequential network of the zoo: LeNet, VGG, NiN and GoogLeNet write
+their plans with them too, and each framework translates them in one place (its `alexnet` module).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator
 
 from ..arith import conv_out, smallest_input
+from ..plan import Conv, Linear, Pool
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         published, register, torchvision_weights)
 
+
+# --- The pieces of a classic network's plan ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Activation:
+    """An element-wise nonlinearity: "relu", "tanh" or "sigmoid"."""
+
+    name: str
+    kind: str = "relu"
+
+
+@dataclass(frozen=True)
+class Dropout:
+    name: str
+    p: float
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm:
+    """Local response normalisation across `size` neighbouring channels (Krizhevsky et al. 2012, Sec. 3.3).
+    `alpha` is the paper's, which multiplies the plain sum of squares; PyTorch and MXNet divide theirs by the
+    window size, so their builders pass alpha * size."""
+
+    name: str
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """BatchNorm over `channels`; `momentum` is PyTorch's (the weight of the new statistic)."""
+
+    name: str
+    channels: int
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    @property
+    def params(self) -> int:
+        return 2 * self.channels  # scale and shift (and as many running statistics, mean and variance)
+
+
+@dataclass(frozen=True)
+class AvgPool(Pool):
+    """An average pool (PyTorch's, the zero padding counted); a plain `Pool` is a max pool."""
+
+
+@dataclass(frozen=True)
+class CeilPool(Pool):
+    """A max pool that rounds its output size up (PyTorch's ceil_mode=True, Caffe's rounding)."""
+
+
+@dataclass(frozen=True)
+class AdaptivePool:
+    """PyTorch's adaptive average pool to a size x size map."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """The average over the whole map, one number per channel (`nn.AdaptiveAvgPool2d((1, 1))`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """The map flattened in PyTorch's (C, H, W) order for the dense layer after it. Between torchvision's
+    containers (`flatten`) it is `torch.flatten` in forward, with no module; inside one, `nn.Flatten`."""
+
+    name: str = "flatten"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A layer that passes its input on: where a variant leaves one out, so that torchvision's tree stays."""
+
+    name: str
+
+
+Layer = (Conv | Pool | Linear | Activation | Dropout | LocalResponseNorm | BatchNorm | AdaptivePool | GlobalPool | Flatten
+         | Identity)
+
+
+def sequential(prefix: str, layers: Iterable) -> tuple[Layer, ...]:
+    """`layers` as the nn.Sequential `prefix`, each named by its index there (`features.0`, `features.1`, ...);
+    a tuple among them is a Sequential within it (NiN's blocks: `features.0.0`)."""
+    named: list = []
+    for index, layer in enumerate(layers):
+        name = f"{prefix}.{index}"
+        named += sequential(name, layer) if isinstance(layer, tuple) else [replace(layer, name=name)]
+    return tuple(named)
+
+
+def leaves(layers: Iterable) -> Iterator[Layer]:
+    """Every layer of a plan, composite ones (GoogLeNet's BasicConv2d, inception modules, auxiliary heads)
+    opened into their `parts`."""
+    for layer in layers:
+        parts = getattr(layer, "parts", None)
+        if parts is None:
+            yield layer
+        else:
+            yield from leaves(parts)
+
+
+def parameters(layers: Iterable) -> int:
+    """Trainable parameters of a plan's layers (the spec's `params`)."""
+    return sum(getattr(layer, "params", 0) for layer in leaves(layers))
+
+
+def running_statistics(layers: Iterable) -> int:
+    """BatchNorm's running means and variances in a plan's layers (`params_total` - `params`)."""
+    return sum(2 * layer.channels for layer in leaves(layers) if isinstance(layer, BatchNorm))
+
+
+# --- AlexNet ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class AlexNetConfig(FamilyConfig):
@@ -68,19 +195,26 @@ class AlexNetConfig(FamilyConfig):
             check_positive(name, getattr(self, name))
         check_probability("dropout", self.dropout)
 
-    def layers(self) -> list[tuple]:
-        """The `features` sequence, one entry per module: ("conv", i), ("relu",), ("lrn",) or ("pool",).
-
-        The three builders index their modules from this list, so their names agree.
-        """
-        found: list[tuple] = []
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> tuple[Layer, ...]:
+        """The network, layer by layer under torchvision's names (what every framework builds): `features`
+        (each convolution with its ReLU, the paper's LRN after the first two, a max pool where `pool_after`
+        says), `avgpool`, the flatten, and `classifier` (dropout, dense layer and ReLU per hidden layer, then
+        the dense layer to the classes)."""
+        features, channels = [], in_channels
         for i, pooled in enumerate(self.pool_after):
-            found += [("conv", i), ("relu",)]
+            features += [Conv("", channels, self.channels[i], self.kernel_sizes[i], self.strides[i], self.paddings[i],
+                              self.groups[i], bias=True), Activation("")]
             if self.lrn and i < 2:
-                found.append(("lrn",))
+                features.append(LocalResponseNorm("", self.lrn_size, self.lrn_alpha, self.lrn_beta, self.lrn_k))
             if pooled:
-                found.append(("pool",))
-        return found
+                features.append(Pool("", self.pool_kernel, self.pool_stride))
+            channels = self.channels[i]
+        classifier, width = [], channels * self.pool_size ** 2
+        for hidden in self.hidden:
+            classifier += [Dropout("", self.dropout), Linear("", width, hidden), Activation("")]
+            width = hidden
+        return (*sequential("features", features), AdaptivePool("avgpool", self.pool_size), Flatten(),
+                *sequential("classifier", [*classifier, Linear("", width, num_classes)]))
 
     def feature_size(self, size: int) -> int:
         for i, pooled in enumerate(self.pool_after):
@@ -98,21 +232,20 @@ class AlexNetConfig(FamilyConfig):
 
     def outline(self) -> tuple[Stage, ...]:
         """One stage per max pool: the convolutions before it and the pool."""
-        stages, convs, stride = [], [], 1
-        for index, layer in enumerate(self.layers()):
-            if layer[0] == "conv":
-                convs.append(layer[1])
-                stride *= self.strides[layer[1]]
-            elif layer[0] == "pool":
-                first, last = convs[0] + 1, convs[-1] + 1
+        stages, convs, stride, first = [], [], 1, 1
+        features = [layer for layer in self.plan() if layer.name.startswith("features.")]
+        for layer in features:
+            if isinstance(layer, Conv):
+                convs.append(layer)
+                stride *= layer.stride
+            elif isinstance(layer, Pool):
+                last = first + len(convs) - 1
                 name = f"conv{first}" if first == last else f"conv{first}-{last}"
-                kernels = "/".join(f"{self.kernel_sizes[i]}x{self.kernel_sizes[i]}" for i in convs)
-                stages.append(Stage(f"{name} + pool", f"features.{index}", len(convs), f"{kernels} conv",
-                                    stride * self.pool_stride))
-                convs, stride = [], 1
+                kernels = "/".join(f"{conv.kernel}x{conv.kernel}" for conv in convs)
+                stages.append(Stage(f"{name} + pool", layer.name, len(convs), f"{kernels} conv", stride * layer.stride))
+                convs, stride, first = [], 1, last + 1
         if convs:
-            stages.append(Stage(f"conv{convs[0] + 1}-{convs[-1] + 1}", f"features.{len(self.layers()) - 1}",
-                                len(convs), "conv", stride))
+            stages.append(Stage(f"conv{first}-{first + len(convs) - 1}", features[-1].name, len(convs), "conv", stride))
         return (*stages, Stage("head", "", len(self.hidden) + 1, "fc"))
 
 

@@ -3,14 +3,20 @@
 torchvision's version adds BatchNorm to every convolution (BasicConv2d: conv without bias, BatchNorm with
 eps 0.001, ReLU), pools with ceil_mode=True as Caffe did, and uses a 3x3 convolution where the paper's
 "5x5" branch has a 5x5 one (pytorch/vision#906); its key names and its 6,624,904 parameters are kept.
+`GoogLeNetConfig.plan` lists the network under those names (`inception4a.branch2.1`: BasicConv2d, inception
+modules and auxiliary heads below, with the pieces of zoo.specs.alexnet), which every framework builds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 from ..arith import conv_out, smallest_input
+from ..plan import Conv, Linear
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
                         check_probability, register, torchvision_weights)
+from .alexnet import (Activation, AdaptivePool, BatchNorm, CeilPool, Dropout, Flatten, GlobalPool, Identity, Layer,
+                      running_statistics)
 
 # Inception modules per stage (3a-3b, 4a-4e, 5a-5b) from the paper's Table 1:
 # (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
@@ -31,6 +37,75 @@ STEMS = {
 # ImageNet statistics of torchvision's preprocessing, undone by `transform_input`.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BasicConv:
+    """torchvision's BasicConv2d `name`: the convolution `conv` (no bias), its BatchNorm `bn`, a ReLU."""
+
+    name: str
+    conv: Conv
+    bn: BatchNorm
+
+    @property
+    def parts(self) -> tuple[Layer, ...]:
+        return self.conv, self.bn
+
+
+@dataclass(frozen=True)
+class InceptionModule:
+    """An inception module: its `branches` (`branch1` a BasicConv2d, `branch2` ... Sequentials of them, and of
+    the max pool in `branch4`) see the same input, and their outputs are concatenated."""
+
+    name: str
+    branches: tuple[tuple[BasicConv | CeilPool, ...], ...]
+
+    @property
+    def out_channels(self) -> int:
+        return sum(branch[-1].conv.out_channels for branch in self.branches)
+
+    @property
+    def parts(self) -> tuple[BasicConv | CeilPool, ...]:
+        return tuple(chain.from_iterable(self.branches))
+
+
+@dataclass(frozen=True)
+class AuxHead:
+    """torchvision's InceptionAux `name`, a classifier on the output of the module `after`, run in training
+    only: `pool`, `conv`, flatten, `fc1`, ReLU, `dropout`, `fc2`. torchvision pools, flattens and applies the
+    ReLU as functions, so that only the other four are modules."""
+
+    name: str
+    after: str
+    pool: AdaptivePool
+    conv: BasicConv
+    fc1: Linear
+    dropout: Dropout
+    fc2: Linear
+
+    @property
+    def parts(self) -> tuple[Layer | BasicConv, ...]:
+        return self.pool, self.conv, self.fc1, self.dropout, self.fc2
+
+    def sequence(self) -> tuple[Layer | BasicConv, ...]:
+        """The layers in the order they run."""
+        return (self.pool, self.conv, Flatten(f"{self.name}.flatten"), self.fc1, Activation(f"{self.name}.relu"),
+                self.dropout, self.fc2)
+
+
+@dataclass(frozen=True)
+class GoogLeNetPlan:
+    """The whole network: `transform`, the (scale, offset) per channel of torchvision's transform_input (or
+    None); `layers` in the order they run (conv1 ... inception5b, the max pools between); the auxiliary heads
+    `aux`; the `head` (avgpool, flatten, dropout, fc). Iterating gives all of them in torchvision's module order."""
+
+    transform: tuple[tuple[float, ...], tuple[float, ...]] | None
+    layers: tuple[BasicConv | InceptionModule | CeilPool | Identity, ...]
+    aux: tuple[AuxHead, ...]
+    head: tuple[Layer, ...]
+
+    def __iter__(self):
+        return iter((*self.layers, *self.aux, *self.head))
 
 
 @dataclass(frozen=True)
@@ -104,6 +179,58 @@ class GoogLeNetConfig(FamilyConfig):
         found = [("maxpool1", 3, 2), ("maxpool2", 3, 2)] if STEMS[self.stem]["pools"] else []
         return found + [(f"maxpool{3 + i}", k, s) for i, (k, s) in enumerate(self.stage_pools)]
 
+    def basic_conv(self, name: str, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+                   padding: int = 0) -> BasicConv:
+        return BasicConv(name, Conv(f"{name}.conv", in_channels, out_channels, kernel, stride, padding),
+                         BatchNorm(f"{name}.bn", out_channels, self.bn_eps, self.bn_momentum))
+
+    def inception_module(self, name: str, in_channels: int, widths: tuple[int, ...]) -> InceptionModule:
+        ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj = widths
+        conv = self.basic_conv
+        return InceptionModule(name, (
+            (conv(f"{name}.branch1", in_channels, ch1x1, 1),),
+            (conv(f"{name}.branch2.0", in_channels, ch3x3red, 1), conv(f"{name}.branch2.1", ch3x3red, ch3x3, 3, 1, 1)),
+            # The paper's 5x5 convolution is a 3x3 one in torchvision (pytorch/vision#906); kept so that
+            # torchvision's checkpoints load and the parameter count is torchvision's.
+            (conv(f"{name}.branch3.0", in_channels, ch5x5red, 1), conv(f"{name}.branch3.1", ch5x5red, ch5x5, 3, 1, 1)),
+            (CeilPool(f"{name}.branch4.0", 3, 1, 1), conv(f"{name}.branch4.1", in_channels, pool_proj, 1)),
+        ))
+
+    def aux_head(self, name: str, after: InceptionModule, num_classes: int) -> AuxHead:
+        return AuxHead(name, after.name, AdaptivePool(f"{name}.pool", self.aux_pool),
+                       self.basic_conv(f"{name}.conv", after.out_channels, self.aux_channels, 1),
+                       Linear(f"{name}.fc1", self.aux_channels * self.aux_pool ** 2, self.aux_hidden),
+                       Dropout(f"{name}.dropout", self.dropout_aux), Linear(f"{name}.fc2", self.aux_hidden, num_classes))
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> GoogLeNetPlan:
+        """The network, module by module under torchvision's names (what every framework builds). The CIFAR
+        stem's missing pools are Identity layers, as torchvision's tree would have them."""
+        if self.transform_input and in_channels != 3:
+            raise ValueError(f"transform_input re-normalises RGB images and needs in_channels=3, got {in_channels}")
+        stem, pools = STEMS[self.stem], {name: (kernel, stride) for name, kernel, stride in self.pools()}
+
+        def pool(name: str) -> CeilPool | Identity:
+            return CeilPool(name, *pools[name]) if name in pools else Identity(name)
+
+        c1, c2, c3 = self.stem_channels
+        layers = [self.basic_conv("conv1", in_channels, c1, stem["kernel"], stem["stride"], stem["padding"]),
+                  pool("maxpool1"), self.basic_conv("conv2", c1, c2, 1), self.basic_conv("conv3", c2, c3, 3, 1, 1),
+                  pool("maxpool2")]
+        channels, modules = c3, []
+        for s, (names, stage) in enumerate(zip(self.module_names(), self.inception)):
+            for name, widths in zip(names, stage):
+                modules.append(self.inception_module(name, channels, widths))
+                channels = modules[-1].out_channels
+                layers.append(modules[-1])
+            if s < 2:
+                layers.append(pool(f"maxpool{3 + s}"))
+        stage4 = modules[len(self.inception[0]):]
+        # After inception4a and inception4d (the paper's Fig. 3).
+        aux = (self.aux_head("aux1", stage4[0], num_classes), self.aux_head("aux2", stage4[3], num_classes)
+               ) if self.aux_logits else ()
+        head = (GlobalPool("avgpool"), Flatten(), Dropout("dropout", self.dropout), Linear("fc", channels, num_classes))
+        return GoogLeNetPlan(self.input_transform() if self.transform_input else None, tuple(layers), aux, head)
+
     def feature_size(self, size: int) -> int:
         stem = STEMS[self.stem]
         size = conv_out(size, stem["kernel"], stem["stride"], stem["padding"])
@@ -138,7 +265,7 @@ register(ModelSpec(
     config=GoogLeNetConfig(),
     input_size=(3, 224, 224),
     params=6_624_904,
-    params_total=6_639_464,  # + BatchNorm running mean and var of 7,280 channels
+    params_total=6_624_904 + running_statistics(GoogLeNetConfig().plan()),
     source="torchvision.models.googlenet (GoogLeNet_Weights.IMAGENET1K_V1: num_params 6,624,904, aux_logits off)",
     paper="Going Deeper with Convolutions (Szegedy et al., 2014)",
     notes="aux_logits=True adds the two auxiliary classifiers (13,004,888 parameters)",

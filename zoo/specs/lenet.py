@@ -1,11 +1,17 @@
-"""LeNet-5 (LeCun et al., 1998): two convolution + subsampling stages, then three dense layers."""
+"""LeNet-5 (LeCun et al., 1998): two convolution + subsampling stages, then three dense layers.
+
+`LeNetConfig.plan` lists the layers as a `features` and a `classifier` Sequential (the pieces of
+zoo.specs.alexnet), which every framework builds.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..arith import conv_out
+from ..plan import Conv, Linear, Pool
 from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
                         register)
+from .alexnet import Activation, AvgPool, Dropout, Flatten, Layer, sequential
 
 
 @dataclass(frozen=True)
@@ -40,15 +46,33 @@ class LeNetConfig(FamilyConfig):
         size = conv_out(self.image_size, self.kernel_size, padding=self.padding) // 2
         return conv_out(size, self.kernel_size) // 2
 
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> tuple[Layer, ...]:
+        """The network, layer by layer: `features` (convolution, activation, 2x2 pool, twice), the flatten, and
+        `classifier` (dense layer, activation [and dropout] per hidden layer, then the dense layer to the classes)."""
+        pool = AvgPool if self.pooling == "avg" else Pool
+        c1, c2 = self.channels
+        features = (Conv("", in_channels, c1, self.kernel_size, padding=self.padding, bias=True),
+                    Activation("", self.activation), pool("", 2, 2),
+                    Conv("", c1, c2, self.kernel_size, bias=True), Activation("", self.activation), pool("", 2, 2))
+        classifier, width = [], c2 * self.feature_size() ** 2
+        for hidden in self.hidden:
+            classifier += [Linear("", width, hidden), Activation("", self.activation)]
+            if self.dropout:
+                classifier.append(Dropout("", self.dropout))
+            width = hidden
+        return (*sequential("features", features), Flatten(),
+                *sequential("classifier", [*classifier, Linear("", width, num_classes)]))
+
     def fixed_input_size(self) -> int:
         return self.image_size
 
     def outline(self) -> tuple[Stage, ...]:
         # The paper's layer names: C convolutions, S subsampling, F fully connected.
         k, pool = self.kernel_size, f"2x2 {self.pooling} pool"
+        s2, s4 = (layer.name for layer in self.plan() if isinstance(layer, Pool))
         return (
-            Stage("C1-S2", "features.2", block=f"{k}x{k} conv, {pool}", stride=2),
-            Stage("C3-S4", "features.5", block=f"{k}x{k} conv, {pool}", stride=2),
+            Stage("C1-S2", s2, block=f"{k}x{k} conv, {pool}", stride=2),
+            Stage("C3-S4", s4, block=f"{k}x{k} conv, {pool}", stride=2),
             Stage("head", "", len(self.hidden) + 1, "fc"),
         )
 

@@ -2,13 +2,17 @@
 
 The configuration is d2l.ai's ImageNet-size NiN (chapter "Network in Network (NiN)"): AlexNet-like first
 convolutions, each followed by two 1x1 convolutions, and a last block with one channel per class.
+`NiNConfig.plan` lists its layers under their module names (`features.2.0`: the first convolution of the
+second mlpconv block), which every framework builds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
+from ..plan import Conv, Pool
 from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, check_probability, published, register
+from .alexnet import Activation, Dropout, Flatten, GlobalPool, Layer, sequential
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,27 @@ class NiNConfig(FamilyConfig):
             raise ValueError(f"head_padding must be >= 0, got {self.head_padding}")
         check_probability("dropout", self.dropout)
 
+    def block(self, in_channels: int, channels: int, kernel: int, stride: int, padding: int) -> tuple[Layer, ...]:
+        """The paper's mlpconv: a convolution and `mlp_layers` 1x1 convolutions, each with a ReLU (unnamed:
+        `plan` names it as the Sequential it is)."""
+        layers = [Conv("", in_channels, channels, kernel, stride, padding, bias=True), Activation("")]
+        for _ in range(self.mlp_layers):
+            layers += [Conv("", channels, channels, 1, bias=True), Activation("")]
+        return tuple(layers)
+
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> tuple[Layer, ...]:
+        """The network, layer by layer: `features` (an mlpconv block and a max pool per entry of `blocks`, then
+        dropout) and `classifier` (an mlpconv block with one channel per class, a global average pool, flatten);
+        no dense layer."""
+        features, channels = [], in_channels
+        for out_channels, kernel, stride, padding in self.blocks:
+            features += [self.block(channels, out_channels, kernel, stride, padding),
+                         Pool("", self.pool_kernel, self.pool_stride)]
+            channels = out_channels
+        head = self.block(channels, num_classes, self.head_kernel, 1, self.head_padding)
+        return (*sequential("features", [*features, Dropout("", self.dropout)]),
+                *sequential("classifier", [head, GlobalPool(""), Flatten("")]))
+
     def feature_size(self, size: int) -> int:
         for _, kernel, stride, padding in self.blocks:
             size = conv_out(size, kernel, stride, padding)
@@ -59,11 +84,12 @@ class NiNConfig(FamilyConfig):
 
     def outline(self) -> tuple[Stage, ...]:
         # features: (mlpconv block, max pool) per block, then dropout; the classifier block is the head.
+        pools = [layer.name for layer in self.plan() if isinstance(layer, Pool)]
         return (
-            *(Stage(f"mlpconv{i + 1} + pool", f"features.{2 * i + 1}", 1 + self.mlp_layers,
+            *(Stage(f"mlpconv{i + 1} + pool", pool, 1 + self.mlp_layers,
                     f"{kernel}x{kernel}/1x1 conv" if self.mlp_layers else f"{kernel}x{kernel} conv",
                     stride * self.pool_stride)
-              for i, (_, kernel, stride, _) in enumerate(self.blocks)),
+              for i, (pool, (_, kernel, stride, _)) in enumerate(zip(pools, self.blocks))),
             Stage("head", "", 1 + self.mlp_layers, "conv, global avg pool"),
         )
 

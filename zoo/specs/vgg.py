@@ -1,14 +1,17 @@
 """VGG (Simonyan and Zisserman, 2014): stacks of 3x3 convolutions between 2x2 max pools.
 
 The layer tables are the paper's configurations A, B, D and E (Table 1) as torchvision writes them:
-an int is a 3x3 convolution with that many channels, "M" a 2x2 max pool with stride 2.
+an int is a 3x3 convolution with that many channels, "M" a 2x2 max pool with stride 2. `VGGConfig.plan` spells
+them out as torchvision's layers (`features.N`, `avgpool`, `classifier.N`), which every framework builds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..plan import Conv, Linear, Pool
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         register, torchvision_weights)
+from .alexnet import Activation, AdaptivePool, BatchNorm, Dropout, Flatten, Layer, running_statistics, sequential
 
 M = "M"
 CONFIGS = {
@@ -48,9 +51,26 @@ class VGGConfig(FamilyConfig):
         check_probability("bn_momentum", self.bn_momentum)
         check_probability("dropout", self.dropout)
 
-    @property
-    def out_channels(self) -> int:
-        return [v for v in self.layers if v != M][-1]
+    def plan(self, num_classes: int = 1000, in_channels: int = 3) -> tuple[Layer, ...]:
+        """The network, layer by layer under torchvision's names: `features` (each convolution, 3x3 with
+        padding 1, [its BatchNorm,] its ReLU; the max pools), `avgpool`, the flatten, and `classifier` (dense
+        layer, ReLU and dropout per hidden layer, then the dense layer to the classes)."""
+        features, channels = [], in_channels
+        for value in self.layers:
+            if value == M:
+                features.append(Pool("", 2, 2))
+                continue
+            features.append(Conv("", channels, value, 3, padding=1, bias=True))
+            if self.batch_norm:
+                features.append(BatchNorm("", value, self.bn_eps, self.bn_momentum))
+            features.append(Activation(""))
+            channels = value
+        classifier, width = [], channels * self.pool_size ** 2
+        for hidden in self.hidden:
+            classifier += [Linear("", width, hidden), Activation(""), Dropout("", self.dropout)]
+            width = hidden
+        return (*sequential("features", features), AdaptivePool("avgpool", self.pool_size), Flatten(),
+                *sequential("classifier", [*classifier, Linear("", width, num_classes)]))
 
     def min_input_size(self) -> int:
         # Convolutions keep the size (3x3, padding 1); each 2x2 pool with stride 2 halves it, rounding down.
@@ -58,16 +78,16 @@ class VGGConfig(FamilyConfig):
 
     def outline(self) -> tuple[Stage, ...]:
         """One stage per max pool, as the paper's Table 1 groups the convolutions."""
-        per_conv = 3 if self.batch_norm else 2  # conv, [BatchNorm,] ReLU: the builders' module indices
-        stages, index, convs = [], 0, 0
-        for value in self.layers:
-            if value == M:
-                stages.append(Stage(f"block{len(stages) + 1} + pool", f"features.{index}", convs, "3x3 conv", 2))
-                index, convs = index + 1, 0
-            else:
-                index, convs = index + per_conv, convs + 1
+        stages, convs = [], 0
+        features = [layer for layer in self.plan() if layer.name.startswith("features.")]
+        for layer in features:
+            if isinstance(layer, Pool):
+                stages.append(Stage(f"block{len(stages) + 1} + pool", layer.name, convs, "3x3 conv", 2))
+                convs = 0
+            elif isinstance(layer, Conv):
+                convs += 1
         if convs:
-            stages.append(Stage(f"block{len(stages) + 1}", f"features.{index - 1}", convs, "3x3 conv"))
+            stages.append(Stage(f"block{len(stages) + 1}", features[-1].name, convs, "3x3 conv"))
         return (*stages, Stage("head", "", len(self.hidden) + 1, "fc"))
 
 
@@ -88,14 +108,14 @@ for _config, _depth, _params, _params_bn in (
 ):
     for _bn, _count in ((False, _params), (True, _params_bn)):
         _name = f"vgg{_depth}{'_bn' if _bn else ''}"
-        _running = 2 * sum(v for v in CONFIGS[_config] if v != M) if _bn else 0  # BatchNorm mean and var
+        _vgg = VGGConfig(layers=CONFIGS[_config], batch_norm=_bn)
         register(ModelSpec(
             name=_name,
             family="vgg",
-            config=VGGConfig(layers=CONFIGS[_config], batch_norm=_bn),
+            config=_vgg,
             input_size=(3, 224, 224),
             params=_count,
-            params_total=_count + _running,
+            params_total=_count + running_statistics(_vgg.plan()),
             source=SOURCE.format(name=_name, depth=_depth, bn="_BN" if _bn else "", params=_count),
             paper=PAPER,
             notes=f"configuration {_config} of the paper's Table 1",
