@@ -1,7 +1,7 @@
 """AlexNet in Flax NNX, module for module `zoo_torch.alexnet` (torchvision's `AlexNet` keys).
 
 The network is the spec's plan (`AlexNetConfig.plan`), translated here layer by layer. The translation of
-every piece of a classic plan (zoo.specs.alexnet) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
+every piece of a classic plan (zoo.plan) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
 from __future__ import annotations
 
 from itertools import groupby
@@ -9,9 +9,9 @@ from typing import Callable, Iterable, Iterator
 
 from flax import nnx
 
-from zoo.plan import Conv, Linear, Pool
-from zoo.specs.alexnet import (Activation, AdaptivePool, AlexNetConfig, AvgPool, BatchNorm, CeilPool, Dropout, Flatten,
-                               GlobalPool, Identity, LocalResponseNorm)
+from zoo.plan import (Activation, AdaptivePool, AvgPool, BatchNorm, CeilPool, Conv, Dropout, Flatten, GlobalPool,
+                      Identity, Linear, LocalResponseNorm, Pool)
+from zoo.specs.alexnet import AlexNetConfig
 
 from . import layers
 from .layers import ACTIVATIONS, Sequential, init_rngs

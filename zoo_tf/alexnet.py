@@ -1,16 +1,16 @@
 """AlexNet in Keras, layers named after torchvision's modules (`features.3`, `classifier.6`).
 
 The network is the spec's plan (`AlexNetConfig.plan`), translated here layer by layer. The translation of
-every piece of a classic plan (zoo.specs.alexnet) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
+every piece of a classic plan (zoo.plan) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
 from keras import layers
 
-from zoo.plan import Conv, Linear, Pool
-from zoo.specs.alexnet import (Activation, AdaptivePool, AlexNetConfig, AvgPool, BatchNorm, CeilPool, Dropout, Flatten,
-                               GlobalPool, Identity, LocalResponseNorm)
+from zoo.plan import (Activation, AdaptivePool, AvgPool, BatchNorm, CeilPool, Conv, Dropout, Flatten, GlobalPool,
+                      Identity, Linear, LocalResponseNorm, Pool)
+from zoo.specs.alexnet import AlexNetConfig
 
 from .layers import (LocalResponseNorm as LRN, activation, adaptive_avg_pool, avg_pool, batch_norm, conv2d, max_pool,
                      max_pool_ceil)

@@ -1,7 +1,7 @@
 """AlexNet in PyTorch: module tree and state_dict keys of torchvision's `AlexNet`.
 
 The network is the spec's plan (`AlexNetConfig.plan`), translated here layer by layer. The translation of
-every piece of a classic plan (zoo.specs.alexnet) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
+every piece of a classic plan (zoo.plan) lives here too, for LeNet, VGG, NiN and GoogLeNet."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -11,9 +11,9 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from zoo.plan import Conv, Linear, Pool
-from zoo.specs.alexnet import (Activation, AdaptivePool, AlexNetConfig, AvgPool, BatchNorm, CeilPool, Dropout, Flatten,
-                               GlobalPool, Identity, LocalResponseNorm)
+from zoo.plan import (Activation, AdaptivePool, AvgPool, BatchNorm, CeilPool, Conv, Dropout, Flatten, GlobalPool,
+                      Identity, Linear, LocalResponseNorm, Pool)
+from zoo.specs.alexnet import AlexNetConfig
 
 # In place, as torchvision writes its ReLUs (the same numbers, one map less to keep).
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}

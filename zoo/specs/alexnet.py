@@ -7,137 +7,19 @@ normalisation after the first two convolutions, 227x227 input) is the same famil
 `alexnet_original` below.
 
 The network is a plan (`AlexNetConfig.plan`): its layers in the order they run, each under its torchvision
-module name (`features.3`, `avgpool`, `classifier.6`). The pieces defined here, with zoo.plan's `Conv`, `Pool`
-and `Linear`, are those of every classic sequential network of the zoo: LeNet, VGG, NiN and GoogLeNet write
-their plans with them too, and each framework translates them in one place (its `alexnet` module).
+module name (`features.3`, `avgpool`, `classifier.6`). Its pieces (zoo.plan) are those of every classic sequential
+network of the zoo: LeNet, VGG, NiN and GoogLeNet write their plans with them too, and each framework
+translates them in one place (its `alexnet` module).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Iterable, Iterator
+from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
-from ..plan import Conv, Linear, Pool
+from ..plan import (Activation, AdaptivePool, Conv, Dropout, Flatten, Layer, Linear, LocalResponseNorm, Pool,
+                    sequential)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         published, register, torchvision_weights)
-
-
-# --- The pieces of a classic network's plan ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class Activation:
-    """An element-wise nonlinearity: "relu", "tanh" or "sigmoid"."""
-
-    name: str
-    kind: str = "relu"
-
-
-@dataclass(frozen=True)
-class Dropout:
-    name: str
-    p: float
-
-
-@dataclass(frozen=True)
-class LocalResponseNorm:
-    """Local response normalisation across `size` neighbouring channels (Krizhevsky et al. 2012, Sec. 3.3).
-    `alpha` is the paper's, which multiplies the plain sum of squares; PyTorch and MXNet divide theirs by the
-    window size, so their builders pass alpha * size."""
-
-    name: str
-    size: int
-    alpha: float
-    beta: float
-    k: float
-
-
-@dataclass(frozen=True)
-class BatchNorm:
-    """BatchNorm over `channels`; `momentum` is PyTorch's (the weight of the new statistic)."""
-
-    name: str
-    channels: int
-    eps: float = 1e-5
-    momentum: float = 0.1
-
-    @property
-    def params(self) -> int:
-        return 2 * self.channels  # scale and shift (and as many running statistics, mean and variance)
-
-
-@dataclass(frozen=True)
-class AvgPool(Pool):
-    """An average pool (PyTorch's, the zero padding counted); a plain `Pool` is a max pool."""
-
-
-@dataclass(frozen=True)
-class CeilPool(Pool):
-    """A max pool that rounds its output size up (PyTorch's ceil_mode=True, Caffe's rounding)."""
-
-
-@dataclass(frozen=True)
-class AdaptivePool:
-    """PyTorch's adaptive average pool to a size x size map."""
-
-    name: str
-    size: int
-
-
-@dataclass(frozen=True)
-class GlobalPool:
-    """The average over the whole map, one number per channel (`nn.AdaptiveAvgPool2d((1, 1))`)."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Flatten:
-    """The map flattened in PyTorch's (C, H, W) order for the dense layer after it. Between torchvision's
-    containers (`flatten`) it is `torch.flatten` in forward, with no module; inside one, `nn.Flatten`."""
-
-    name: str = "flatten"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A layer that passes its input on: where a variant leaves one out, so that torchvision's tree stays."""
-
-    name: str
-
-
-Layer = (Conv | Pool | Linear | Activation | Dropout | LocalResponseNorm | BatchNorm | AdaptivePool | GlobalPool | Flatten
-         | Identity)
-
-
-def sequential(prefix: str, layers: Iterable) -> tuple[Layer, ...]:
-    """`layers` as the nn.Sequential `prefix`, each named by its index there (`features.0`, `features.1`, ...);
-    a tuple among them is a Sequential within it (NiN's blocks: `features.0.0`)."""
-    named: list = []
-    for index, layer in enumerate(layers):
-        name = f"{prefix}.{index}"
-        named += sequential(name, layer) if isinstance(layer, tuple) else [replace(layer, name=name)]
-    return tuple(named)
-
-
-def leaves(layers: Iterable) -> Iterator[Layer]:
-    """Every layer of a plan, composite ones (GoogLeNet's BasicConv2d, inception modules, auxiliary heads)
-    opened into their `parts`."""
-    for layer in layers:
-        parts = getattr(layer, "parts", None)
-        if parts is None:
-            yield layer
-        else:
-            yield from leaves(parts)
-
-
-def parameters(layers: Iterable) -> int:
-    """Trainable parameters of a plan's layers (the spec's `params`)."""
-    return sum(getattr(layer, "params", 0) for layer in leaves(layers))
-
-
-def running_statistics(layers: Iterable) -> int:
-    """BatchNorm's running means and variances in a plan's layers (`params_total` - `params`)."""
-    return sum(2 * layer.channels for layer in leaves(layers) if isinstance(layer, BatchNorm))
 
 
 # --- AlexNet ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ torchvision's version adds BatchNorm to every convolution (BasicConv2d: conv wit
 eps 0.001, ReLU), pools with ceil_mode=True as Caffe did, and uses a 3x3 convolution where the paper's
 "5x5" branch has a 5x5 one (pytorch/vision#906); its key names and its 6,624,904 parameters are kept.
 `GoogLeNetConfig.plan` lists the network under those names (`inception4a.branch2.1`: BasicConv2d, inception
-modules and auxiliary heads below, with the pieces of zoo.specs.alexnet), which every framework builds.
+modules and auxiliary heads below, with the pieces of zoo.plan), which every framework builds.
 """
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from itertools import chain
 
 from ..arith import conv_out, smallest_input
-from ..plan import Conv, Linear
+from ..plan import (Activation, AdaptivePool, BatchNorm, CeilPool, Conv, Dropout, Flatten, GlobalPool, Identity,
+                    Layer, Linear, running_statistics)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
                         check_probability, register, torchvision_weights)
-from .alexnet import (Activation, AdaptivePool, BatchNorm, CeilPool, Dropout, Flatten, GlobalPool, Identity, Layer,
-                      running_statistics)
 
 # Inception modules per stage (3a-3b, 4a-4e, 5a-5b) from the paper's Table 1:
 # (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).

@@ -1,17 +1,16 @@
 """LeNet-5 (LeCun et al., 1998): two convolution + subsampling stages, then three dense layers.
 
 `LeNetConfig.plan` lists the layers as a `features` and a `classifier` Sequential (the pieces of
-zoo.specs.alexnet), which every framework builds.
+zoo.plan), which every framework builds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..arith import conv_out
-from ..plan import Conv, Linear, Pool
+from ..plan import Activation, AvgPool, Conv, Dropout, Flatten, Layer, Linear, Pool, sequential
 from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
                         register)
-from .alexnet import Activation, AvgPool, Dropout, Flatten, Layer, sequential
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
-from ..plan import Conv, Pool
+from ..plan import Activation, Conv, Dropout, Flatten, GlobalPool, Layer, Pool, sequential
 from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, check_probability, published, register
-from .alexnet import Activation, Dropout, Flatten, GlobalPool, Layer, sequential
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..plan import Conv, Linear, Pool
+from ..plan import (Activation, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
+                    running_statistics, sequential)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
                         register, torchvision_weights)
-from .alexnet import Activation, AdaptivePool, BatchNorm, Dropout, Flatten, Layer, running_statistics, sequential
 
 M = "M"
 CONFIGS = {
