@@ -174,12 +174,15 @@ def _add(parser: argparse.ArgumentParser, *flags: str, old: Sequence[str] = (), 
     return action
 
 
-def add_models_arguments(parser: argparse.ArgumentParser) -> None:
+def add_models_arguments(parser: argparse.ArgumentParser, *, one_spelling: str | None = None) -> None:
     """MODEL ... (names or shell patterns, space- or comma-separated) or --all: every sub-command that
-    takes many models. `selected_models(args)` reads them."""
+    takes many models. `selected_models(args)` reads them. `one_spelling` ("--model") keeps a sub-command
+    that used to take one model accepting its option."""
     action = parser.add_argument("models", nargs="*", action=_Extend, default=[], metavar="MODEL",
                                  help="model names or shell patterns ('resnet*'), space- or comma-separated")
     parser.add_argument("--models", dest="models", action=_OldSpelling, target=action)
+    if one_spelling:
+        parser.add_argument(one_spelling, dest="models", action=_Extend, metavar="MODEL", help="the same as MODEL")
     parser.add_argument("--all", action="store_true", help="every registered model")
 
 

@@ -7,8 +7,10 @@ import time
 
 
 class Progress:
-    def __init__(self, total: int, desc: str, *, enabled: bool = True) -> None:
-        self.total, self.desc, self.done = total, desc, 0
+    def __init__(self, total: int, desc: str, *, enabled: bool = True, unit: str = "cell", lines: bool = True) -> None:
+        """`lines`: without a terminal, print a line per step (False: stay silent, where the caller
+        reports progress itself)."""
+        self.total, self.desc, self.done, self.lines = total, desc, 0, lines
         self.enabled = enabled and total > 0
         self.start = time.perf_counter()
         self._bar = None
@@ -16,7 +18,7 @@ class Progress:
             try:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=desc, file=sys.stderr, unit="cell", dynamic_ncols=True,
+                self._bar = tqdm(total=total, desc=desc, file=sys.stderr, unit=unit, dynamic_ncols=True,
                                  leave=False)
             except ImportError:
                 pass
@@ -35,7 +37,7 @@ class Progress:
             self._bar.update(1)
             if text:
                 self._bar.write(text, file=sys.stderr)
-        else:
+        elif self.lines:
             elapsed = time.perf_counter() - self.start
             print(f"[{self.done}/{self.total} {elapsed:6.1f}s] {self.desc}: {text}", file=sys.stderr, flush=True)
 

@@ -64,7 +64,7 @@ def no_work(monkeypatch):
         raise AssertionError("the command started working before its arguments were checked")
 
     monkeypatch.setattr(training, "load_dataset", forbidden)
-    monkeypatch.setattr(training, "_train_one", forbidden)
+    monkeypatch.setattr(training.TrainingRun, "train", forbidden)
     monkeypatch.setattr(crosscheck, "crosscheck", forbidden)
     monkeypatch.setattr(gradcheck, "gradcheck", forbidden)
     monkeypatch.setattr("compare.bench.cli.run_bench", forbidden)
@@ -102,13 +102,15 @@ def test_batch_size_is_one_number_except_in_bench_where_it_is_a_list():
 
 
 def test_many_models_are_named_the_same_way_in_every_sub_command():
-    for command in ("crosscheck", "gradcheck", "bench"):
+    patterned = zoo.list_models("resnet1*")
+    assert {"resnet18", "resnet101", "resnet152"} <= set(patterned)
+    for command in ("crosscheck", "gradcheck", "bench", "train"):
         args = parse(command, "lenet5,alexnet", "resnet1*")
-        assert options.selected_models(args) == ["lenet5", "alexnet", "resnet18", "resnet101", "resnet152"]
+        assert options.selected_models(args) == ["lenet5", "alexnet", *patterned]
         assert options.selected_models(parse(command, "--all")) == zoo.list_models()
-    for command in ("summary", "train"):
-        assert options.selected_model(parse(command, "lenet5")) == "lenet5"
-        assert options.selected_model(parse(command, "--model", "lenet5")) == "lenet5"
+    assert options.selected_models(parse("train", "--model", "lenet5")) == ["lenet5"]  # train took one model
+    assert options.selected_model(parse("summary", "lenet5")) == "lenet5"
+    assert options.selected_model(parse("summary", "--model", "lenet5")) == "lenet5"
 
 
 def test_every_sub_command_declares_a_shared_option_alike():
@@ -184,9 +186,11 @@ def test_old_spellings_are_range_checked_too(capsys):
     (["crosscheck", "lenet5", "--frameworks", "torch", "tf", "alexnet"], "(model names go before --frameworks)"),
     (["crosscheck", "lenet5", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["summary"], "give one model, as MODEL or --model MODEL"),
-    (["train", "resnet*"], "this command takes one model; 'resnet*' matches"),
+    (["summary", "resnet*"], "this command takes one model; 'resnet*' matches"),
     (["bench"], "which models? give names or patterns"),
-    (["train", "lenet5", "--dataset", "mnist"], "--dataset: unknown dataset 'mnist'"),
+    (["train", "lenet5", "--dataset", "imagenet"], "--dataset: unknown dataset 'imagenet'"),
+    (["train", "lenet5", "alexnet", "--weights", "w.safetensors"], "--weights: no file"),
+    (["train", "resnet50", "--recipe", "d2l"], "--recipe: recipe 'd2l' has no settings for 'resnet50'"),
     (["train", "lenet5", "--weights", "nowhere.safetensors"], "--weights: no file 'nowhere.safetensors'"),
 ])
 def test_bad_values_exit_2_with_one_line(capsys, monkeypatch, tmp_path, argv, message):

@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from compare import cli, train as training
-from compare.datasets import DatasetError, load_dataset, resize
+from compare.data import DatasetError, load_dataset, resize
 from conftest import framework_params
 
 FRAMEWORKS = zoo.available_frameworks()
@@ -98,13 +98,18 @@ def test_batches_are_fixed_by_the_seed_and_skip_single_examples():
     assert not (first[0] == training.batches(65, 32, epoch=1, seed=1)[0]).all()
 
 
-def test_digits_are_resized_normalised_and_split_by_class():
+def test_digits_are_kept_small_and_batches_resized_scaled_and_split_by_class():
     data = load_dataset("digits", image_size=32, in_channels=3, seed=0)
-    assert data.x_train.shape[1:] == (3, 32, 32) and data.x_train.dtype == np.float32
+    assert data.x_train.shape[1:] == (1, 8, 8)  # the set as stored; each batch is resized as it is drawn
+    batch = data.batch("train", np.arange(5))
+    assert batch.shape == (5, 3, 32, 32) and batch.dtype == np.float32
+    assert batch.min() >= 0 and batch.max() <= 1  # d2l's preprocessing: scaled to [0, 1], no normalisation
     assert len(data.y_train) + len(data.y_test) == 1797 and data.num_classes == 10
     assert abs(len(data.y_test) - 0.2 * 1797) < 10
     assert set(np.unique(data.y_test)) == set(range(10))
-    assert abs(data.x_train.mean()) < 1e-4 and abs(data.x_train.std() - 1) < 1e-3
+    normalised = load_dataset("digits", image_size=8, in_channels=1, seed=0, normalize="dataset")
+    x = normalised.batch("train", np.arange(len(normalised.y_train)))
+    assert abs(x.mean()) < 1e-4 and abs(x.std() - 1) < 1e-3
     again = load_dataset("digits", image_size=32, in_channels=3, seed=0)
     np.testing.assert_array_equal(again.y_test, data.y_test)
 
@@ -121,7 +126,7 @@ def _npz(tmp_path, **arrays):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda tmp: "mnist", "unknown dataset 'mnist'"),
+    (lambda tmp: "imagenet", "unknown dataset 'imagenet'"),
     (lambda tmp: _npz(tmp, images=np.zeros((4, 8, 8)), y=np.arange(4)), "lacks array.*'x'"),
     (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, -1, 1])), r"labels must lie in \[0, 2\)"),
     (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, 0.5, 1])), "integer class indices"),
