@@ -42,8 +42,9 @@ def save(path: str | os.PathLike, *, epoch: int, weights: Mapping[str, np.ndarra
          optimizer: Mapping[str, np.ndarray], settings: Mapping[str, Any], record: Mapping[str, Any]) -> None:
     from safetensors.numpy import save
 
-    tensors = {MODEL + name: np.ascontiguousarray(array) for name, array in weights.items()}
-    tensors.update({OPTIMIZER + name: np.ascontiguousarray(array) for name, array in optimizer.items()})
+    # np.asarray, not ascontiguousarray: that makes a 0-d array 1-d.
+    tensors = {MODEL + name: np.asarray(array, order="C") for name, array in weights.items()}
+    tensors.update({OPTIMIZER + name: np.asarray(array, order="C") for name, array in optimizer.items()})
     metadata = {"format": FORMAT, "epoch": str(epoch), "settings": json.dumps(json_safe(settings)),
                 "record": json.dumps(json_safe(record))}
     atomic_write_bytes(path, save(tensors, metadata=metadata))

@@ -96,7 +96,7 @@ def xavier_uniform(weights: Mapping[str, np.ndarray], seed: int) -> dict[str, np
 def initial_weights(model: str, num_classes: int, seed: int, overrides: Mapping[str, Any],
                     init: str = "reference") -> dict[str, np.ndarray]:
     """Every framework's start, as canonical weights: the reference framework's initialisation of
-    `model` (torchvision's scheme where it has the model), or with `init="xavier"` d2l's."""
+    `model` (the reference implementation's scheme), or with `init="xavier"` d2l's."""
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
     weights = zoo.backend(zoo.REFERENCE_FRAMEWORK).initial_weights(model, num_classes, seed, overrides)
@@ -436,6 +436,7 @@ def plot(results: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 STUDY_OUTPUTS = ("study.json", "study.md", "study.png")
 STUDY_COLUMNS = ("model", "framework", "loss", "train acc", "test acc", "s/epoch", "img/s")
+STUDY_ALIGN = "llrrrrr"
 
 
 def study(models: Sequence[str], dataset: str | os.PathLike = "digits", frameworks: Sequence[str] | None = None, *,
@@ -479,11 +480,11 @@ def study_rows(report: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for model, entry in report["models"].items():
         if "error" in entry:
-            rows.append([model, "-", entry["error"][:60], "", "", "", ""])
+            rows.append([model, "-", entry["error"][:80], "", "", "", ""])
             continue
         for framework, run in entry["frameworks"].items():
             if "loss" not in run:
-                rows.append([model, framework, run.get("error", "failed")[:60], "", "", "", ""])
+                rows.append([model, framework, run.get("error", "failed")[:80], "", "", "", ""])
                 continue
             rows.append([model, framework, f"{run['loss'][-1]:.4f}", f"{100 * run['train_accuracy'][-1]:.2f}%",
                          f"{100 * run['test_accuracy'][-1]:.2f}%", f"{np.mean(run['train_seconds']):.1f}",
@@ -504,7 +505,7 @@ def write_study(report: Mapping[str, Any], out: str | os.PathLike) -> None:
     lines = [f"# {', '.join(report['models'])} on {report['dataset']}", ""]
     if recipe:
         lines += [f"Recipe `{recipe['name']}`: {recipe['source']}.", ""]
-    lines += [format_table([list(STUDY_COLUMNS), *study_rows(report)], markdown=True), ""]
+    lines += [format_table([list(STUDY_COLUMNS), *study_rows(report)], align=STUDY_ALIGN, markdown=True), ""]
     spreads = {model: entry["summary"].get("final_test_accuracy_spread") for model, entry in report["models"].items()
                if "summary" in entry and entry["summary"]}
     if spreads:
@@ -589,7 +590,7 @@ def add_parser(commands) -> None:
                         help="cosine: per step down to 0; step: x0.1 at 50%% and 75%% of the epochs; "
                              "constant (default cosine)")
     parser.add_argument("--init", choices=INITS, default=None,
-                        help="reference: the reference framework's initialisation (torchvision's scheme); xavier: "
+                        help="reference: the reference framework's initialisation; xavier: "
                              "Xavier-uniform convolution and dense weights, as d2l (default reference)")
     add_seed_option(parser)
     add_input_size_option(parser, "the recipe's, else the model's fixed or default size")
@@ -655,7 +656,7 @@ def run(args: argparse.Namespace) -> int:
                            settings={**common, **given},
                            per_model={model: {"image_size": plans[model]["image_size"]} for model in models})
             print()
-            print(format_table([list(STUDY_COLUMNS), *study_rows(report)]))
+            print(format_table([list(STUDY_COLUMNS), *study_rows(report)], align=STUDY_ALIGN))
             print(f"wrote {os.path.join(out, 'study.md')}, study.json, study.png and a folder per model")
     except DatasetError as error:  # the file's content, or a download
         raise UsageError(f"--dataset: {error}") from None

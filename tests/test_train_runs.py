@@ -3,6 +3,7 @@ or a kill, trained weights, several models in one study, the d2l recipe, a faili
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -60,15 +61,21 @@ def test_a_resumed_run_ends_with_the_weights_of_a_run_never_stopped(tmp_path, fr
     zoo.backend(framework).load_weights(model, got)
 
 
+def compare_process(*args: str) -> subprocess.Popen:
+    # Every run of this test in its own process alike: a process that has imported another framework may
+    # run PyTorch on other thread counts, which sums in another order.
+    return subprocess.Popen([sys.executable, "-m", "compare", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     framework = zoo.REFERENCE_FRAMEWORK
     args = ["train", "lenet5", "--dataset", "digits", "--frameworks", framework, "--epochs", "40", "--limit", "120",
             "--batch-size", "16", "--set", "dropout=0.3"]
-    assert cli.main([*args, "--out", str(tmp_path / "whole")]) == 0
+    whole = compare_process(*args, "--out", str(tmp_path / "whole"))
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "compare", *args, "--out", str(out)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = compare_process(*args, "--out", str(out))
     checkpoint = out / "checkpoints" / f"{framework}.safetensors"
     try:
         deadline = time.monotonic() + 120
@@ -84,10 +91,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     finished = checkpoints.peek(checkpoint)[0]
     assert 3 <= finished < 40
     assert not (out / "train.json").exists()
-    assert cli.main([*args, "--out", str(out), "--resume"]) == 0
+    resumed = compare_process(*args, "--out", str(out), "--resume")
+    for run in (whole, resumed):
+        assert run.wait(timeout=300) == 0, run.stderr.read().decode()
     expected, got = weights_of(tmp_path / "whole", framework), weights_of(out, framework)
     for name in expected:
-        np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
     saved = json.loads((out / "train.json").read_text())
     assert len(saved["frameworks"][framework]["loss"]) == 40
 
@@ -190,12 +199,12 @@ def test_a_study_trains_every_model_and_tabulates_them(tmp_path, capsys, monkeyp
     assert list(report["models"]) == ["lenet5", "lenet_d2l"]
     assert report["models"]["lenet_d2l"]["frameworks"][broken] == {"error": "RuntimeError: out of memory"}
     table = (tmp_path / "study.md").read_text()
-    assert f"| lenet_d2l | {broken} | RuntimeError: out of memory" in table
+    assert re.search(rf"\| lenet_d2l +\| {broken} +\| +RuntimeError: out of memory", table), table
     for model in ("lenet5", "lenet_d2l"):
         assert (tmp_path / model / "train.json").exists() and (tmp_path / model / "train.png").exists()
         for framework in frameworks:
             trained = (tmp_path / model / "weights" / f"{framework}.safetensors").exists()
             assert trained == ((model, framework) != ("lenet_d2l", broken))
-            assert f"| {model}" in table and framework in table
+            assert re.search(rf"\| {model} +\| {framework} ", table), (model, framework)
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
     assert "test acc" in out and "lenet_d2l" in out

@@ -145,7 +145,9 @@ class BenchRunner(Protocol):
 @runtime_checkable
 class Trainer(Protocol):
     """SGD with momentum and PyTorch-style (coupled) weight decay on every trainable tensor:
-    g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf. Mean cross-entropy."""
+    g = grad + wd * w; buf = momentum * buf + g; w = w - lr * buf. Mean cross-entropy.
+    Checkpointable (`state`, `load_state`) and reseedable (`reseed`): training resumed from a checkpoint
+    takes the same steps as training that was never interrupted."""
 
     def prepare(self, images: np.ndarray) -> Any:
         """An NCHW float32 batch in the framework's own form (layout, device)."""
@@ -158,6 +160,25 @@ class Trainer(Protocol):
 
     def logits(self, images: Any) -> np.ndarray:
         """Inference-mode logits of a prepared batch."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the optimiser carries from one step to the next, as numpy copies keyed by stable
+        names: `momentum.<canonical name>` for the momentum buffer of every trainable tensor, in the
+        canonical (PyTorch) layout, zeros before the first step, and whatever else the framework's
+        update needs (MXNet: `last_lr`). With the model's `export_weights` it is a checkpoint, read back
+        by the same framework: the model of the checkpoint's weights (`load_weights`), a Trainer made
+        for it, then `load_state`. The dropout stream is not part of it: see `reseed`."""
+
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what `state()` returned, into a Trainer of the same architecture, whole or not at all:
+        one WeightMismatchError names every missing, unexpected, mis-shaped and mis-typed entry, and
+        leaves the Trainer as it was."""
+
+    def reseed(self, seed: int) -> None:
+        """Draw the dropout masks of the following steps from `seed` (an integer in [0, 2**32)): two
+        Trainers of the same weights and state, reseeded with the same seed, take the same steps.
+        `make_trainer` reseeds with its `seed`; a run that resumes from a checkpoint reseeds where the
+        run it continues did (e.g. at every epoch), since the stream's position is not checkpointed."""
 
 
 # ---------------------------------------------------------------- the module interface

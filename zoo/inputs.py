@@ -173,13 +173,21 @@ def check_input_shape(input_shape: Any, signature: InputSignature | None) -> tup
 
 def check_optimizer(momentum: Any, weight_decay: Any, seed: Any) -> None:
     """The SGD settings every backend's `make_trainer` takes: momentum in [0, 1), weight decay >= 0,
-    both finite numbers, and an integer seed."""
+    both finite numbers, and a seed (`check_seed`)."""
     if not is_real(momentum) or not 0 <= momentum < 1:
         raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
     if not is_real(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_seed(seed)
+
+
+def check_seed(seed: Any) -> int:
+    """A random seed: an integer in [0, 2**32) (what every framework's generator takes whole)."""
     if not is_integer(seed):
         raise TypeError(f"seed must be an integer, got {_kind(seed)} {seed!r}")
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    return int(seed)
 
 
 def check_learning_rate(lr: Any) -> float:

@@ -45,17 +45,19 @@ def as_weight(value: Any) -> tuple[np.ndarray | None, str]:
 
 
 def check_mapping(expected: Mapping[str, tuple[int, ...]], mapping: Mapping[str, Any],
-                  model_name: str = "model") -> dict[str, np.ndarray]:
+                  model_name: str = "model", *, what: str = "weights") -> dict[str, np.ndarray]:
     """Check the whole of `mapping` against `expected` (canonical name -> shape): names, shapes and
     dtypes of every tensor, before anything is loaded.
 
     Returns `mapping` as numpy arrays in `expected`'s order; raises one WeightMismatchError, a summary
     line then one line per bad tensor, naming every missing, unexpected, mis-shaped and mis-typed tensor.
+    `what` names the mapping in messages (a Trainer's state is checked here too).
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(
             f"mapping must be a mapping of canonical weight names to numpy arrays (zoo.weights.load(path) "
-            f"reads a weight file), got {_kind(mapping)}"
+            f"reads a weight file), got {_kind(mapping)}" if what == "weights" else
+            f"{what} must be a mapping of names to numpy arrays, got {_kind(mapping)}"
         )
     problems: dict[str, list[str]] = {"missing": [], "unexpected": [], "mis-shaped": [], "wrong type": []}
     arrays: dict[str, np.ndarray] = {}
@@ -79,7 +81,7 @@ def check_mapping(expected: Mapping[str, tuple[int, ...]], mapping: Mapping[str,
     if not count:
         return arrays
     summary = ", ".join(f"{len(items)} {title}" for title, items in problems.items() if items)
-    lines = [f"weights do not fit {model_name} ({len(expected)} tensors), nothing was loaded: {summary}"]
+    lines = [f"{what} do not fit {model_name} ({len(expected)} tensors), nothing was loaded: {summary}"]
     for title, items in problems.items():
         lines += [f"  {title}: {item}" for item in items]
     raise WeightMismatchError("\n".join(lines))
@@ -136,3 +138,14 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise WeightFileError(
             f"{path!r} ({size} bytes) is not a readable safetensors weight file: {error}"
         ) from None
+
+
+# ---------------------------------------------------------------- a Trainer's optimiser state
+
+MOMENTUM = "momentum."  # Trainer.state(): MOMENTUM + canonical name -> that tensor's momentum buffer
+
+
+def check_state(expected: Mapping[str, tuple[int, ...]], state: Mapping[str, Any],
+                model_name: str = "model") -> dict[str, np.ndarray]:
+    """`check_mapping` for a Trainer's `load_state`: the whole state checked before any of it is applied."""
+    return check_mapping(expected, state, model_name, what="optimizer state tensors")

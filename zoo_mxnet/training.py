@@ -1,7 +1,9 @@
 """Training parity (`compare train`): MXNet's Trainer."""
 from __future__ import annotations
 
+import math
 import warnings
+from typing import Mapping
 
 from . import _compat  # noqa: F401  (must run before mxnet is imported)
 
@@ -9,8 +11,12 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
+from zoo.errors import WeightMismatchError  # noqa: E402
 from zoo.inputs import (check_images, check_labels, check_learning_rate, check_model,  # noqa: E402
-                        check_optimizer, model_classes)
+                        check_optimizer, check_seed, model_classes)
+from zoo.weights import MOMENTUM, check_state  # noqa: E402
+
+LAST_LR = "last_lr"  # the rate of the last step, which Gluon's `mom` is scaled by
 
 
 def forward_backward(model, x, y) -> mx.nd.NDArray:
@@ -32,20 +38,59 @@ class Trainer:
     fused update. Gluon's 'sgd' (`mom = momentum*mom - lr*(g + wd*w)`) keeps `mom = -lr * buf`, the rate
     folded in, which equals the rule only while the rate is constant. Rescaling `mom` by
     lr_t / lr_(t-1) before each step keeps that identity under any schedule, so the update equals
-    the rule while staying one fused operation per tensor."""
+    the rule while staying one fused operation per tensor.
+
+    Its state is the contract's buffers, buf = -mom / last_lr, in float64 (so that `load_state` gets
+    back the float32 `mom` bit for bit), and `last_lr`, the rate as an array of shape (1,) (0 before the
+    first step; not 0-d, which `np.ascontiguousarray`, and so a file writer using it, makes (1,)). Dropout
+    draws from MXNet's global generators, which `reseed` seeds (`mx.random.seed`)."""
 
     def __init__(self, model, momentum: float, weight_decay: float, seed: int) -> None:
         self.model = model
         self.momentum, self.weight_decay = momentum, weight_decay
-        mx.random.seed(seed)  # dropout masks
+        from .backend import canonical_parameters  # (backend imports this module)
+
+        canonical = {id(param): name for name, param in canonical_parameters(model).items()}
         self.params = [p for p in model.collect_params().values() if p.grad_req != "null"]
-        self.moms = [mx.nd.zeros(p.shape) for p in self.params]
+        self.names = [MOMENTUM + canonical.get(id(p), p.name) for p in self.params]
+        self.moms = [mx.nd.zeros(p.shape, ctx=p.list_ctx()[0], dtype=p.dtype) for p in self.params]
         self.last_lr: float | None = None
+        self.reseed(seed)
         with warnings.catch_warnings():
             # The backend's input check is a forward pre-hook on this (top-level) block, where Gluon
             # still runs it; the warning is about hooks on children of a hybridized block.
             warnings.filterwarnings("ignore", message="(?s).*hybridized while still having forward hook")
             model.hybridize(static_alloc=True)
+
+    def reseed(self, seed: int) -> None:
+        # Every device's generator; a hybridized graph's Dropout draws from its device's.
+        mx.random.seed(check_seed(seed))
+
+    def state(self) -> dict[str, np.ndarray]:
+        rate = self.last_lr or 0.0
+        found = {name: (-mom.asnumpy().astype(np.float64) / rate if rate else np.zeros(mom.shape))
+                 for name, mom in zip(self.names, self.moms)}
+        found[LAST_LR] = np.array([rate], np.float64)
+        return found
+
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        expected = {name: tuple(mom.shape) for name, mom in zip(self.names, self.moms)}
+        expected[LAST_LR] = (1,)
+        arrays = check_state(expected, state, getattr(self.model, "zoo_name", "model"))
+        rate = float(arrays[LAST_LR][0])
+        if not (math.isfinite(rate) and rate >= 0):
+            raise WeightMismatchError(f"optimizer state's {LAST_LR} must be a finite rate >= 0 (0: no step yet), "
+                                      f"got {rate!r}; nothing was loaded")
+        if rate == 0 and any(np.any(arrays[name]) for name in self.names):
+            raise WeightMismatchError(f"optimizer state with momentum buffers needs the {LAST_LR} they were "
+                                      f"made at (mom = -last_lr * buf), got 0; nothing was loaded")
+        # mom = -last_lr * buf in float64, rounded once to the buffer's type: the `mom` that `state`
+        # read, exactly. Every buffer is made before the first is set, so nothing is half-applied.
+        moms = [mx.nd.array(-rate * np.asarray(arrays[name], np.float64), ctx=mom.context, dtype=mom.dtype)
+                for name, mom in zip(self.names, self.moms)]
+        for mom, value in zip(self.moms, moms):
+            value.copyto(mom)
+        self.last_lr = rate or None
 
     def prepare(self, x: np.ndarray):
         x = check_images(x, getattr(self.model, "zoo_signature", None))

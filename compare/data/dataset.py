@@ -74,7 +74,7 @@ def prepare(raw: np.ndarray, scale: float, in_channels: int, image_size: int) ->
     """Raw NCHW images -> float32 scaled, channel-matched and resized (a new array)."""
     x = raw.astype(np.float32)
     if scale != 1.0:
-        # Divide, as torchvision's ToTensor does: 255 / 255 is exactly 1, 255 x float32(1 / 255) is not.
+        # Divide, as the usual `ToTensor` transform does: 255 / 255 is exactly 1, 255 x float32(1 / 255) is not.
         x /= np.float32(1.0 / scale)
     if x.shape[1] != in_channels and in_channels == 1:
         x = x.mean(axis=1, keepdims=True, dtype=np.float32)  # RGB averaged before resizing: a third of the work

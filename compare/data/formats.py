@@ -216,8 +216,8 @@ def _visible_dirs(path: Path) -> list[str]:
 
 
 def list_image_folder(root: str | os.PathLike) -> tuple[tuple[str, ...], list[str], np.ndarray]:
-    """(class names, image paths, labels) of a folder with one subfolder per class, as torchvision's
-    ImageFolder: classes are the sorted subfolder names, labels their indices, images every
+    """(class names, image paths, labels) of a folder with one subfolder per class, read as the
+    usual `ImageFolder` reads it: classes are the sorted subfolder names, labels their indices, images every
     .jpg/.jpeg/.png file (any case) below a class folder; hidden files and folders are skipped."""
     root = Path(root)
     try:

@@ -1,7 +1,7 @@
 """The named datasets: where their owners publish them, and the published checksums.
 
-Files, hosts and MD5s are torchvision's (`torchvision/datasets/mnist.py` and `cifar.py`), which copy
-them from the datasets' own pages. Hosts are tried in turn; `--data-mirror` replaces them all.
+Files, hosts and MD5s are those the datasets' pages publish, as PyTorch's vision library checks them
+(its `datasets/mnist.py` and `cifar.py`). Hosts are tried in turn; `--data-mirror` replaces them all.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ SOURCES: dict[str, NamedSet] = {
         "mnist", "MNIST (LeCun, Cortes and Burges)", "idx",
         tuple(zip(IDX_FILES, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
                               "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))),
-        # LeCun's page has refused downloads (HTTP 403) for years; torchvision tries PyTorch's copy first.
+        # LeCun's page has refused downloads (HTTP 403) for years; PyTorch's copy is tried first.
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
         tuple(str(digit) for digit in range(10)),
         "http://yann.lecun.com/exdb/mnist/",
