@@ -415,6 +415,9 @@ def test_cifar_googlenet_matches_pytorch(framework):
     ({"stage_pools": ((3, 2), (1, 2))}, "kernels must be >= their strides"),
     ({"aux_logits": True, "inception": (((8,) * 6,),) * 3}, "aux2 follows inception4d"),
     ({"transform_input": True, "in_channels": 1}, "in_channels=3"),
+    ({"pool_padding": 1}, "needs ceil_mode=False"),
+    ({"ceil_mode": False, "pool_padding": 2}, "at most half of every pool's kernel"),
+    ({"branch3_kernel": 4}, "branch3_kernel must be odd"),
 ])
 def test_googlenet_invalid_knobs(framework, overrides, message):
     with pytest.raises(ValueError, match=message):

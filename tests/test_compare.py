@@ -93,7 +93,9 @@ def test_list_shows_counts_gflops_and_frameworks(capsys, tmp_path):
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("lenet5"))
     assert "61,706" in line and "1x32x32" in line and "torch,tf,mxnet" in line
-    [record] = json.loads((tmp_path / "list.json").read_text())
+    records = json.loads((tmp_path / "list.json").read_text())
+    assert [r["model"] for r in records] == ["lenet5", "lenet_d2l"]
+    record = records[0]
     assert record["params"] == 61_706
     assert record["gflops"] == pytest.approx(LENET_MACS / 1e9)
 

@@ -12,14 +12,14 @@ pytestmark = pytest.mark.core
 
 # Every model the zoo promises, by family.
 EXPECTED_MODELS = {
-    "lenet": ["lenet5"],
-    "alexnet": ["alexnet"],
-    "vgg": [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")],
-    "nin": ["nin"],
-    "googlenet": ["googlenet"],
-    "resnet": [f"resnet{d}" for d in (18, 34, 50, 101, 152)],
+    "lenet": ["lenet5", "lenet_d2l"],
+    "alexnet": ["alexnet", "alexnet_d2l"],
+    "vgg": [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")] + ["vgg11_d2l"],
+    "nin": ["nin", "nin_d2l"],
+    "googlenet": ["googlenet", "googlenet_d2l"],
+    "resnet": [f"resnet{d}" for d in (18, 34, 50, 101, 152)] + ["resnet18_d2l"],
     "senet": [f"se_resnet{d}" for d in (18, 34, 50, 101, 152)],
-    "densenet": [f"densenet{d}" for d in (121, 161, 169, 201)],
+    "densenet": [f"densenet{d}" for d in (121, 161, 169, 201)] + ["densenet_d2l"],
     "mobilenet": ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"],
     "shufflenet": [f"shufflenet_v1_g{g}" for g in (1, 2, 3, 4, 8)]
                   + [f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")],
@@ -48,7 +48,7 @@ def test_spec_is_complete(name):
 
 
 def test_list_models_filters_by_pattern():
-    assert zoo.list_models("lenet*") == ["lenet5"]
+    assert zoo.list_models("lenet*") == ["lenet5", "lenet_d2l"]
     assert zoo.list_models("no-such-model*") == []
 
 

@@ -163,6 +163,7 @@ def test_min_input_size():
     (dict(bn_momentum=1.5), "bn_momentum"),
     (dict(bn_eps=0), "bn_eps"),
     (dict(block="basic", stride_in_1x1=True), "basic block has none"),
+    (dict(preactivation=True, shortcut_norm=False), "preactivation=True needs shortcut_norm=True"),
 ])
 def test_invalid_knobs_raise(knobs, message):
     with pytest.raises(ValueError, match=message):

@@ -41,7 +41,7 @@ def images(batch: int = 2, shape=LENET_SIZE, seed: int = 0) -> np.ndarray:
     (["lenet5"], TypeError, r"name must be one model name \(a string such as 'resnet50'\), got \['lenet5'\]"),
     (None, TypeError, "name must be one model name .*got None"),
     (5, TypeError, "name must be one model name .*got 5"),
-    ("resnet*", zoo.UnknownModelError, r"got the pattern 'resnet\*', which matches 5 models \(resnet18, resnet34, "),
+    ("resnet*", zoo.UnknownModelError, r"got the pattern 'resnet\*', which matches 6 models \(resnet18, resnet34, "),
     ("nothing*", zoo.UnknownModelError, r"pattern 'nothing\*', which matches no model"),
 ])
 def test_a_model_name_must_be_one_registered_name(given, error, message):

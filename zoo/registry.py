@@ -307,6 +307,19 @@ def torchvision_weights(weights: str, top1: float, top5: float, recipe: str) -> 
                      source=f"torchvision {weights} meta: acc@1 {top1:.3f}, acc@5 {top5:.3f}")
 
 
+D2L = "d2l.ai (Dive into Deep Learning 1.0, PyTorch edition)"
+
+
+def d2l_figures(section: str, params: int) -> dict[str, Any]:
+    """The `source` and accuracy fields of a `ModelSpec` of d2l.ai's variant of a network, as section `section`
+    ('8.1 (AlexNet)') of the book builds it in PyTorch: `params` is counted from that code (tests/test_d2l.py
+    writes it out and counts it). d2l trains each net on Fashion-MNIST and plots curves, with no figure."""
+    return {"source": f"{D2L}, section {section}: {params:,} trainable parameters, counted from d2l's PyTorch code",
+            **published(None, dataset="Fashion-MNIST test",
+                        source=f"{D2L} trains it for 10 epochs on Fashion-MNIST and shows loss and accuracy "
+                               "curves only, no accuracy figure")}
+
+
 _REGISTRY: dict[str, ModelSpec] = {}
 
 

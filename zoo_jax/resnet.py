@@ -34,8 +34,8 @@ def _shortcut(plan: ResidualBlock, norm: Norm, rngs: nnx.Rngs) -> Sequential | N
     if plan.downsample is None:
         return None
     projection = conv2d(plan.downsample, rngs=rngs)
-    # v2's projection is a bare convolution: `downsample.0` alone
-    return Sequential(projection) if plan.preactivation else Sequential(projection, norm(plan.downsample.out_channels))
+    # v2's projection is a bare convolution, and d2l's v1 one: `downsample.0` alone
+    return Sequential(projection, norm(plan.downsample.out_channels)) if plan.downsample_norm else Sequential(projection)
 
 
 def _se(plan: ResidualBlock, se: SqueezeExcitation | None, rngs: nnx.Rngs) -> nnx.Module | None:

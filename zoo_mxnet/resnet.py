@@ -33,7 +33,7 @@ def _shortcut(plan: ResidualBlock, norm: Norm) -> nn.HybridSequential | None:
         return None
     downsample = nn.HybridSequential()
     downsample.add(conv2d(plan.downsample))
-    if not plan.preactivation:  # v2's projection is a bare convolution
+    if plan.downsample_norm:  # v2's projection is a bare convolution, and d2l's v1 one
         downsample.add(norm(plan.downsample.out_channels))
     return downsample
 

@@ -38,7 +38,9 @@ def block(x, plan: ResidualBlock, norm: Norm, attention: Attention = None):
     if plan.se is not None:
         out = attention(out, squeezed=plan.se, name=f"{name}.se")
     if plan.downsample is not None:
-        x = norm(_conv(x, plan.downsample), f"{name}.downsample.1")
+        x = _conv(x, plan.downsample)
+        if plan.downsample_norm:  # none in d2l's blocks
+            x = norm(x, f"{name}.downsample.1")
     out = layers.Add(name=f"{name}.add")([out, x])
     return activation(out, "relu", name=f"{name}.relu")
 

@@ -27,8 +27,8 @@ def _shortcut(plan: ResidualBlock, norm: Norm) -> nn.Sequential | None:
     if plan.downsample is None:
         return None
     projection = conv2d(plan.downsample)
-    # v2 projects the block's pre-activated input, so no BN follows: `downsample.0` alone
-    return nn.Sequential(projection) if plan.preactivation else nn.Sequential(projection, norm(projection.out_channels))
+    # v2 projects the block's pre-activated input, so no BN follows, nor in d2l's v1 blocks: `downsample.0` alone
+    return nn.Sequential(projection, norm(projection.out_channels)) if plan.downsample_norm else nn.Sequential(projection)
 
 
 def _se(plan: ResidualBlock, se: SqueezeExcitation | None) -> nn.Module | None:

@@ -44,6 +44,11 @@ def _conversion(family: str, detected: dict, *, num_classes: int, in_channels: i
     """The registered model of `family` with `detected`'s block and depths (or the family's nearest with a
     `layers` knob), the knobs where `detected` differs from its config, and `weights` checked against it."""
     candidates = [zoo.get_spec(name) for name in zoo.list_models() if zoo.get_spec(name).family == family]
+    # Knobs the reader does not detect keep the base model's value: a base with other knobs than the family's
+    # defaults there (resnet18_d2l's biases and bare shortcuts) would lend them to the conversion.
+    defaults = type(candidates[0].config)() if candidates else None
+    candidates = [spec for spec in candidates if all(getattr(spec.config, knob) == getattr(defaults, knob)
+                                                     for knob in spec.config.knobs() if knob not in detected)]
     same_block = [spec for spec in candidates if spec.config.block == detected["block"]]
     if not same_block:
         raise ConversionError(f"{reference}: the zoo has no {family} model with {detected['block']} blocks")

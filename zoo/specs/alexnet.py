@@ -19,7 +19,7 @@ from ..arith import conv_out, smallest_input
 from ..plan import (Activation, AdaptivePool, Conv, Dropout, Flatten, Layer, Linear, LocalResponseNorm, Pool,
                     sequential)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
-                        published, register, torchvision_weights)
+                        d2l_figures, published, register, torchvision_weights)
 
 
 # --- AlexNet ----------------------------------------------------------------------------------------
@@ -49,6 +49,11 @@ class AlexNetConfig(FamilyConfig):
     pool_size: int = 6
     hidden: tuple[int, ...] = (4096, 4096)
     dropout: float = 0.5
+    # Where each hidden layer's dropout sits: False, torchvision's Dropout, Linear, ReLU (the dropout sees the
+    # layer's input); True, Linear, ReLU, Dropout (it sees the layer's output), as Caffe's bvlc_alexnet, Gluon's
+    # model zoo and d2l.ai write it. The same in inference; in training the flattened features are never
+    # dropped, and the last hidden layer's output is.
+    dropout_after: bool = False
 
     def validate(self) -> None:
         n = len(self.channels)
@@ -80,8 +85,8 @@ class AlexNetConfig(FamilyConfig):
     def plan(self, num_classes: int = 1000, in_channels: int = 3) -> tuple[Layer, ...]:
         """The network, layer by layer under torchvision's names (what every framework builds): `features`
         (each convolution with its ReLU, the paper's LRN after the first two, a max pool where `pool_after`
-        says), `avgpool`, the flatten, and `classifier` (dropout, dense layer and ReLU per hidden layer, then
-        the dense layer to the classes)."""
+        says), `avgpool`, the flatten, and `classifier` (dropout, dense layer and ReLU per hidden layer, or dense
+        layer, ReLU and dropout with `dropout_after`, then the dense layer to the classes)."""
         features, channels = [], in_channels
         for i, pooled in enumerate(self.pool_after):
             features += [Conv("", channels, self.channels[i], self.kernel_sizes[i], self.strides[i], self.paddings[i],
@@ -93,7 +98,8 @@ class AlexNetConfig(FamilyConfig):
             channels = self.channels[i]
         classifier, width = [], channels * self.pool_size ** 2
         for hidden in self.hidden:
-            classifier += [Dropout("", self.dropout), Linear("", width, hidden), Activation("")]
+            dense = [Linear("", width, hidden), Activation("")]
+            classifier += [*dense, Dropout("", self.dropout)] if self.dropout_after else [Dropout("", self.dropout), *dense]
             width = hidden
         return (*sequential("features", features), AdaptivePool("avgpool", self.pool_size), Flatten(),
                 *sequential("classifier", [*classifier, Linear("", width, num_classes)]))
@@ -170,4 +176,22 @@ register(ModelSpec(
                        "(averaged over ten 224x224 crops)",
                 recipe="the paper's Sec. 5: SGD, batch 128, momentum 0.9, weight decay 5e-4, about 90 epochs, "
                        "lr 0.01 divided by 10 on plateaus; random crops, flips and PCA colour noise"),
+))
+
+# Who builds which: torchvision `alexnet` (the defaults); the 2012 paper `alexnet_original`; d2l.ai's PyTorch code
+# `alexnet_d2l` (the 2012 widths in one tower, conv1 padded by 1, no LRN, dropout after the hidden ReLUs).
+_ALEXNET_D2L = AlexNetConfig(channels=(96, 256, 384, 384, 256), paddings=(1, 2, 1, 1, 1), pool_size=5,
+                             dropout_after=True)
+register(ModelSpec(
+    name="alexnet_d2l",
+    family="alexnet",
+    config=_ALEXNET_D2L,
+    input_size=(1, 224, 224),
+    num_classes=10,
+    params=46_764_746,
+    params_total=46_764_746,
+    paper=PAPER,
+    notes=("d2l flattens the 256x5x5 map of a 224x224 image with no pool before the dense head; the zoo's pool to "
+           "5x5 is an identity there and lets other sizes through"),
+    **d2l_figures("8.1 (AlexNet), 1x224x224 Fashion-MNIST, 10 classes", 46_764_746),
 ))

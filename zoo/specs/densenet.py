@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input, stem_out
 from ..plan import Conv, Linear, Pool
-from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
-                        register, torchvision_weights)
+from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, d2l_figures,
+                        published, register, torchvision_weights)
 
 # stem -> ((kernel, stride, padding) of conv0, (kernel, stride, padding) of its max pool0 or None).
 # "imagenet": 7x7/2 conv0 + norm0 + relu0 + 3x3/2 max pool0 (torchvision, and d2l's stem);
@@ -379,3 +379,18 @@ for _name, ((_depth, _growth), _paper_figure, _params) in CIFAR_DENSENET_BC.item
                     source=f"Huang et al. 2017, Table 2: DenseNet-BC (L={_depth}, k={_growth}), C10+ error "
                            f"{CIFAR_ERROR[_name]}%", recipe=CIFAR_RECIPE),
     ))
+
+# Who builds which: torchvision `densenet121` ... `densenet201`; timm's DenseNet class `densenet264`; Huang et al.'s
+# CIFAR networks `densenet_bc_*`; d2l.ai's PyTorch code `densenet_d2l` (`d2l_densenet()`).
+_DENSENET_D2L = d2l_densenet()
+register(ModelSpec(
+    name="densenet_d2l",
+    family="densenet",
+    config=_DENSENET_D2L,
+    input_size=(1, 96, 96),
+    num_classes=10,
+    params=758_226,
+    params_total=758_226 + bn_state(_DENSENET_D2L, 10, 1),
+    paper=PAPER,
+    **d2l_figures("8.7 (DenseNet), DenseNet() on 1x96x96 Fashion-MNIST, 10 classes", 758_226),
+))

@@ -5,6 +5,10 @@ eps 0.001, ReLU), pools with ceil_mode=True as Caffe did, and uses a 3x3 convolu
 "5x5" branch has a 5x5 one (pytorch/vision#906); its key names and its 6,624,904 parameters are kept.
 `GoogLeNetConfig.plan` lists the network under those names (`inception4a.branch2.1`: BasicConv2d, inception
 modules and auxiliary heads below, with the pieces of zoo.plan), which every framework builds.
+
+Who builds which: torchvision `googlenet` (the defaults); d2l.ai's PyTorch code `googlenet_d2l`, the paper's
+layers without BatchNorm (batch_norm=False, conv_bias=True, branch3_kernel=5, max pools 3x3/2 padded by 1
+without ceil_mode, no dropout).
 """
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from itertools import chain
 
 from ..arith import conv_out, smallest_input
 from ..plan import (Activation, AdaptivePool, BatchNorm, CeilPool, Conv, Dropout, Flatten, GlobalPool, Identity,
-                    Layer, Linear, running_statistics)
+                    Layer, Linear, Pool, running_statistics)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
-                        check_probability, register, torchvision_weights)
+                        check_probability, d2l_figures, register, torchvision_weights)
 
 # Inception modules per stage (3a-3b, 4a-4e, 5a-5b) from the paper's Table 1:
 # (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
@@ -40,11 +44,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class BasicConv:
-    """torchvision's BasicConv2d `name`: the convolution `conv` (no bias), its BatchNorm `bn`, a ReLU."""
+    """torchvision's BasicConv2d `name`: the convolution `conv` (no bias), its BatchNorm `bn`, a ReLU. Without
+    BatchNorm (batch_norm=False) `bn` is an Identity, so that the module tree keeps torchvision's shape."""
 
     name: str
     conv: Conv
-    bn: BatchNorm
+    bn: BatchNorm | Identity
 
     @property
     def parts(self) -> tuple[Layer, ...]:
@@ -57,14 +62,14 @@ class InceptionModule:
     the max pool in `branch4`) see the same input, and their outputs are concatenated."""
 
     name: str
-    branches: tuple[tuple[BasicConv | CeilPool, ...], ...]
+    branches: tuple[tuple[BasicConv | Pool, ...], ...]
 
     @property
     def out_channels(self) -> int:
         return sum(branch[-1].conv.out_channels for branch in self.branches)
 
     @property
-    def parts(self) -> tuple[BasicConv | CeilPool, ...]:
+    def parts(self) -> tuple[BasicConv | Pool, ...]:
         return tuple(chain.from_iterable(self.branches))
 
 
@@ -99,7 +104,7 @@ class GoogLeNetPlan:
     `aux`; the `head` (avgpool, flatten, dropout, fc). Iterating gives all of them in torchvision's module order."""
 
     transform: tuple[tuple[float, ...], tuple[float, ...]] | None
-    layers: tuple[BasicConv | InceptionModule | CeilPool | Identity, ...]
+    layers: tuple[BasicConv | InceptionModule | Pool | Identity, ...]
     aux: tuple[AuxHead, ...]
     head: tuple[Layer, ...]
 
@@ -114,6 +119,18 @@ class GoogLeNetConfig(FamilyConfig):
     inception: tuple = INCEPTION
     # Max pools between the stages: (kernel, stride) of maxpool3 and maxpool4, ceil_mode as torchvision.
     stage_pools: tuple[tuple[int, int], ...] = ((3, 2), (2, 2))
+    # How the max pools between stages (maxpool1 ... maxpool4) round: torchvision's (Caffe's) ceil_mode=True and
+    # no padding, or d2l's floor with padding 1 (ceil_mode=False, pool_padding=1). The inception modules' 3x3/1
+    # pools, padded by 1, follow ceil_mode too (with stride 1 it changes nothing).
+    ceil_mode: bool = True
+    pool_padding: int = 0
+    # BatchNorm after every convolution (torchvision's BasicConv2d); the paper and d2l have none, and a bias on
+    # every convolution (conv_bias=True).
+    batch_norm: bool = True
+    conv_bias: bool = False
+    # Kernel of each inception module's third branch: torchvision's 3x3 (pytorch/vision#906), the paper's and
+    # d2l's 5x5 (padded by 2, as every branch keeps the map's size).
+    branch3_kernel: int = 3
     dropout: float = 0.2
     # Auxiliary classifiers after inception4a and inception4d, used in training only.
     aux_logits: bool = False
@@ -160,6 +177,18 @@ class GoogLeNetConfig(FamilyConfig):
             if kernel < stride:
                 # ceil_mode windows then could start past the input (PyTorch drops those, MXNet does not).
                 raise ValueError(f"stage_pools kernels must be >= their strides, got {self.stage_pools!r}")
+        if self.pool_padding < 0:
+            raise ValueError(f"pool_padding must be >= 0, got {self.pool_padding}")
+        if self.pool_padding and self.ceil_mode:
+            # Padded ceil-mode windows are not built alike (MXNet's "full" pooling convention has no padding).
+            raise ValueError(f"pool_padding={self.pool_padding} pads floor-mode pools (d2l's); it needs ceil_mode=False")
+        for name, kernel, _, _ in self.pools():
+            if 2 * self.pool_padding > kernel:
+                raise ValueError(f"pool_padding must be at most half of every pool's kernel (PyTorch's rule), got "
+                                 f"{self.pool_padding} for {name}'s {kernel}x{kernel}")
+        check_positive("branch3_kernel", self.branch3_kernel, integer=True)
+        if self.branch3_kernel % 2 == 0:
+            raise ValueError(f"branch3_kernel must be odd (padded to keep the map's size), got {self.branch3_kernel}")
         for name in ("dropout", "dropout_aux", "bn_momentum"):
             check_probability(name, getattr(self, name))
         check_positive("bn_eps", self.bn_eps)
@@ -173,15 +202,22 @@ class GoogLeNetConfig(FamilyConfig):
         return [[f"inception{3 + s}{chr(ord('a') + i)}" for i in range(len(stage))]
                 for s, stage in enumerate(self.inception)]
 
-    def pools(self) -> list[tuple[str, int, int]]:
-        """(name, kernel, stride) of the ceil-mode max pools, in order."""
+    def pools(self) -> list[tuple[str, int, int, int]]:
+        """(name, kernel, stride, padding) of the max pools between stages, in order."""
         found = [("maxpool1", 3, 2), ("maxpool2", 3, 2)] if STEMS[self.stem]["pools"] else []
-        return found + [(f"maxpool{3 + i}", k, s) for i, (k, s) in enumerate(self.stage_pools)]
+        found += [(f"maxpool{3 + i}", k, s) for i, (k, s) in enumerate(self.stage_pools)]
+        return [(*pool, self.pool_padding) for pool in found]
+
+    def pool(self, name: str, kernel: int, stride: int, padding: int = 0) -> Pool:
+        """A max pool, rounding up (CeilPool) or down as `ceil_mode` says."""
+        return (CeilPool if self.ceil_mode else Pool)(name, kernel, stride, padding)
 
     def basic_conv(self, name: str, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
                    padding: int = 0) -> BasicConv:
-        return BasicConv(name, Conv(f"{name}.conv", in_channels, out_channels, kernel, stride, padding),
-                         BatchNorm(f"{name}.bn", out_channels, self.bn_eps, self.bn_momentum))
+        norm = (BatchNorm(f"{name}.bn", out_channels, self.bn_eps, self.bn_momentum) if self.batch_norm
+                else Identity(f"{name}.bn"))
+        return BasicConv(name, Conv(f"{name}.conv", in_channels, out_channels, kernel, stride, padding,
+                                    bias=self.conv_bias), norm)
 
     def inception_module(self, name: str, in_channels: int, widths: tuple[int, ...]) -> InceptionModule:
         ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj = widths
@@ -189,10 +225,11 @@ class GoogLeNetConfig(FamilyConfig):
         return InceptionModule(name, (
             (conv(f"{name}.branch1", in_channels, ch1x1, 1),),
             (conv(f"{name}.branch2.0", in_channels, ch3x3red, 1), conv(f"{name}.branch2.1", ch3x3red, ch3x3, 3, 1, 1)),
-            # The paper's 5x5 convolution is a 3x3 one in torchvision (pytorch/vision#906); kept so that
-            # torchvision's checkpoints load and the parameter count is torchvision's.
-            (conv(f"{name}.branch3.0", in_channels, ch5x5red, 1), conv(f"{name}.branch3.1", ch5x5red, ch5x5, 3, 1, 1)),
-            (CeilPool(f"{name}.branch4.0", 3, 1, 1), conv(f"{name}.branch4.1", in_channels, pool_proj, 1)),
+            # The paper's 5x5 convolution is a 3x3 one in torchvision (pytorch/vision#906); kept by default so
+            # that torchvision's checkpoints load and the parameter count is torchvision's.
+            (conv(f"{name}.branch3.0", in_channels, ch5x5red, 1),
+             conv(f"{name}.branch3.1", ch5x5red, ch5x5, self.branch3_kernel, 1, self.branch3_kernel // 2)),
+            (self.pool(f"{name}.branch4.0", 3, 1, 1), conv(f"{name}.branch4.1", in_channels, pool_proj, 1)),
         ))
 
     def aux_head(self, name: str, after: InceptionModule, num_classes: int) -> AuxHead:
@@ -206,10 +243,10 @@ class GoogLeNetConfig(FamilyConfig):
         stem's missing pools are Identity layers, as torchvision's tree would have them."""
         if self.transform_input and in_channels != 3:
             raise ValueError(f"transform_input re-normalises RGB images and needs in_channels=3, got {in_channels}")
-        stem, pools = STEMS[self.stem], {name: (kernel, stride) for name, kernel, stride in self.pools()}
+        stem, pools = STEMS[self.stem], {name: pool for name, *pool in self.pools()}
 
-        def pool(name: str) -> CeilPool | Identity:
-            return CeilPool(name, *pools[name]) if name in pools else Identity(name)
+        def pool(name: str) -> Pool | Identity:
+            return self.pool(name, *pools[name]) if name in pools else Identity(name)
 
         c1, c2, c3 = self.stem_channels
         layers = [self.basic_conv("conv1", in_channels, c1, stem["kernel"], stem["stride"], stem["padding"]),
@@ -233,10 +270,10 @@ class GoogLeNetConfig(FamilyConfig):
     def feature_size(self, size: int) -> int:
         stem = STEMS[self.stem]
         size = conv_out(size, stem["kernel"], stem["stride"], stem["padding"])
-        for _, kernel, stride in self.pools():
+        for _, kernel, stride, padding in self.pools():
             if size < 1:
                 return 0
-            size = conv_out(size, kernel, stride, ceil_mode=True)
+            size = conv_out(size, kernel, stride, padding, ceil_mode=self.ceil_mode)
         return max(size, 0)
 
     def min_input_size(self) -> int:
@@ -271,4 +308,19 @@ register(ModelSpec(
     # Weights ported from the paper's; torchvision evaluates them with transform_input=True.
     **torchvision_weights("GoogLeNet_Weights.IMAGENET1K_V1", 69.778, 89.530,
                           recipe=TORCHVISION_RECIPES + "#googlenet"),
+))
+
+_GOOGLENET_D2L = GoogLeNetConfig(stage_pools=((3, 2), (3, 2)), ceil_mode=False, pool_padding=1, batch_norm=False,
+                                 conv_bias=True, branch3_kernel=5, dropout=0.0)
+register(ModelSpec(
+    name="googlenet_d2l",
+    family="googlenet",
+    config=_GOOGLENET_D2L,
+    input_size=(1, 96, 96),
+    num_classes=10,
+    params=5_977_530,
+    params_total=5_977_530,
+    paper="Going Deeper with Convolutions (Szegedy et al., 2014)",
+    notes="no BatchNorm, no auxiliary classifiers, no dropout and no LRN, as d2l writes it",
+    **d2l_figures("8.4 (GoogLeNet), GoogleNet() on 1x96x96 Fashion-MNIST, 10 classes", 5_977_530),
 ))

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ..arith import conv_out
 from ..plan import Activation, AvgPool, Conv, Dropout, Flatten, Layer, Linear, Pool, sequential
-from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, published,
-                        register)
+from ..registry import (FamilyConfig, ModelSpec, Stage, check_choice, check_positive, check_probability, d2l_figures,
+                        published, register)
 
 
 @dataclass(frozen=True)
@@ -93,4 +93,18 @@ register(ModelSpec(
                 source="LeCun et al. 1998, Sec. III-C: LeNet-5 test error 0.95% without distortions (0.8% with)",
                 recipe="the paper's: 20 passes of stochastic diagonal Levenberg-Marquardt over the 60,000 "
                        "training digits padded to 32x32, with an RBF output layer (the zoo's is a dense layer)"),
+))
+
+# Who builds which: the 1998 paper `lenet5` (tanh, 32x32); d2l.ai's PyTorch code `lenet_d2l` (sigmoid, 28x28 digits
+# padded by 2 in the first convolution), which is lenet5 with activation="sigmoid", image_size=28, padding=2.
+register(ModelSpec(
+    name="lenet_d2l",
+    family="lenet",
+    config=LeNetConfig(image_size=28, padding=2, activation="sigmoid"),
+    input_size=(1, 28, 28),
+    num_classes=10,
+    params=61_706,
+    params_total=61_706,
+    paper=PAPER,
+    **d2l_figures("7.6 (LeNet), 1x28x28 Fashion-MNIST, 10 classes", 61_706),
 ))

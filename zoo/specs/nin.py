@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..arith import conv_out, smallest_input
 from ..plan import Activation, Conv, Dropout, Flatten, GlobalPool, Layer, Pool, sequential
-from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, check_probability, published, register
+from ..registry import FamilyConfig, ModelSpec, Stage, check_positive, check_probability, d2l_figures, published, register
 
 
 @dataclass(frozen=True)
@@ -107,4 +107,18 @@ register(ModelSpec(
     paper="Network In Network (Lin, Chen, Yan, 2013)",
     **published(None, source="no published ImageNet figure for this configuration: the paper reports CIFAR-10/100, "
                 "SVHN and MNIST only, and d2l trains this net on Fashion-MNIST"),
+))
+
+# Who builds which: d2l.ai's PyTorch code builds both, `nin` for ImageNet (3 channels, 1000 classes) and `nin_d2l`
+# as the book trains it (the same layers on 1-channel Fashion-MNIST, 10 classes).
+register(ModelSpec(
+    name="nin_d2l",
+    family="nin",
+    config=NiNConfig(),
+    input_size=(1, 224, 224),
+    num_classes=10,
+    params=1_992_166,
+    params_total=1_992_166,
+    paper="Network In Network (Lin, Chen, Yan, 2013)",
+    **d2l_figures("8.3 (NiN), 1x224x224 Fashion-MNIST, 10 classes", 1_992_166),
 ))

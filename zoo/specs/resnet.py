@@ -11,6 +11,8 @@ Who builds which (the knobs that make the zoo build each reference, see zoo.conv
 - Gluon model zoo resnet*_v1: stride_in_1x1=True for the bottleneck and conv_bias="bottleneck_1x1".
 - Gluon model zoo resnet*_v2: preactivation=True, input_norm=True (He et al., 2016, "Identity
   Mappings in Deep Residual Networks", as MXNet's original ResNet symbol builds it).
+- d2l.ai's PyTorch code (`resnet18_d2l`): conv_bias="all", shortcut_norm=False (its Residual block's
+  1x1 shortcut convolution has a bias and no BatchNorm).
 
 Canonical names of the pre-activation network (PyTorch state_dict keys): `input_bn` (the input's
 BatchNorm, running statistics only), the stem as usual (`conv1`, `bn1`), in each block `bnK` the
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from ..arith import conv_out, smallest_input, stem_out
 from ..plan import Conv, Pool
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_choice, check_positive,
-                        register, torchvision_weights)
+                        d2l_figures, register, torchvision_weights)
 
 # Output channels of a block over its `planes` (the stage width).
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -72,6 +74,9 @@ class ResNetConfig(FamilyConfig):
     preactivation: bool = False
     # A BatchNorm without scale and shift on the input image (Gluon's resnet*_v2, MXNet's "bn_data").
     input_norm: bool = False
+    # A BatchNorm after a v1 block's projection shortcut (`downsample.1`): torchvision's, the paper's option B.
+    # d2l.ai's Residual block projects with a bare 1x1 convolution (shortcut_norm=False).
+    shortcut_norm: bool = True
 
     def validate(self) -> None:
         check_choice("block", self.block, tuple(EXPANSION))
@@ -97,6 +102,9 @@ class ResNetConfig(FamilyConfig):
         if self.conv_bias == "bottleneck_1x1" and self.block != "bottleneck":
             raise ValueError('conv_bias="bottleneck_1x1" puts biases on a bottleneck\'s 1x1 convolutions; '
                              'the basic block has none (use "none" or "all")')
+        if self.preactivation and not self.shortcut_norm:
+            raise ValueError("shortcut_norm=False takes the BatchNorm off a v1 block's projection shortcut; a "
+                             "pre-activation block's projection has none (preactivation=True needs shortcut_norm=True)")
         if self.preactivation and self.zero_init_residual:
             raise ValueError("zero_init_residual zeroes a residual branch's last BatchNorm; a pre-activation "
                              "branch ends in a convolution and has none (preactivation=True needs "
@@ -172,7 +180,8 @@ class ResNetConfig(FamilyConfig):
         downsample = None
         if stride != 1 or in_channels != out:
             downsample = Conv(f"{name}.downsample.0", in_channels, out, 1, stride, bias=outer)
-        return ResidualBlock(name, self.block, convs, downsample, self.preactivation)
+        return ResidualBlock(name, self.block, convs, downsample, self.preactivation,
+                             downsample_norm=downsample is not None and self.shortcut_norm and not self.preactivation)
 
     def plan(self, num_classes: int = 1000, in_channels: int = 3) -> ResNetPlan:
         """The network this configuration describes, block by block (what every framework builds)."""
@@ -214,10 +223,11 @@ class ResidualBlock:
 
     `convs` are conv1, conv2 (and conv3 in a bottleneck). In a v1 block each `convK` is followed by
     `bnK` over its output, with ReLUs between, the projection `downsample` is `downsample.0` (the conv)
-    and `downsample.1` (its BN), and the sum goes through a ReLU. In a v2 (pre-activation) block `bnK`
-    and a ReLU come before `convK`, over its input, the projection is the bare conv of the pre-activated
-    input, and the sum is passed on as it is. `se`: the squeezed channels of the squeeze-and-excitation
-    module (`se.fc1`, `se.fc2`) on the residual branch, before the addition; None without one.
+    and `downsample.1` (its BN; none where `downsample_norm` is False, d2l's), and the sum goes through a
+    ReLU. In a v2 (pre-activation) block `bnK` and a ReLU come before `convK`, over its input, the
+    projection is the bare conv of the pre-activated input, and the sum is passed on as it is. `se`: the
+    squeezed channels of the squeeze-and-excitation module (`se.fc1`, `se.fc2`) on the residual branch,
+    before the addition; None without one.
     """
 
     name: str
@@ -226,6 +236,7 @@ class ResidualBlock:
     downsample: Conv | None
     preactivation: bool = False
     se: int | None = None
+    downsample_norm: bool = False  # whether a BatchNorm `downsample.1` follows the projection
 
     @property
     def in_channels(self) -> int:
@@ -274,7 +285,7 @@ class ResNetPlan:
         found.append(self.stem.out_channels)
         for block in self.blocks():
             found += block.norms
-            if block.downsample is not None and not block.preactivation:
+            if block.downsample_norm:
                 found.append(block.downsample.out_channels)
         return tuple(found + ([self.final_norm] if self.final_norm else []))
 
@@ -332,3 +343,17 @@ for _depth, _params in TORCHVISION_PARAMS.items():
         **torchvision_weights(f"ResNet{_depth}_Weights.IMAGENET1K_V1", *TORCHVISION_ACCURACY[_depth],
                               recipe=TORCHVISION_RECIPES + "#resnet"),
     ))
+
+_RESNET18_D2L = resnet_config(18, conv_bias="all", shortcut_norm=False)
+register(ModelSpec(
+    name="resnet18_d2l",
+    family="resnet",
+    config=_RESNET18_D2L,
+    input_size=(1, 96, 96),
+    num_classes=10,
+    params=11_178_378,
+    params_total=11_178_378 + bn_state(_RESNET18_D2L, 10, 1),
+    paper=PAPER,
+    notes="every convolution with a bias, the 1x1 projection shortcuts without BatchNorm, as d2l writes them",
+    **d2l_figures("8.6 (ResNet), ResNet18() on 1x96x96 Fashion-MNIST, 10 classes", 11_178_378),
+))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..plan import (Activation, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
                     running_statistics, sequential)
 from ..registry import (TORCHVISION_RECIPES, FamilyConfig, ModelSpec, Stage, check_positive, check_probability,
-                        register, torchvision_weights)
+                        d2l_figures, register, torchvision_weights)
 
 M = "M"
 CONFIGS = {
@@ -122,3 +122,21 @@ for _config, _depth, _params, _params_bn in (
             **torchvision_weights(f"VGG{_depth}{'_BN' if _bn else ''}_Weights.IMAGENET1K_V1", *ACCURACY[_name],
                                   recipe=TORCHVISION_RECIPES + "#alexnet-and-vgg"),
         ))
+
+# Who builds which: torchvision `vgg11` ... `vgg19_bn` (the paper's tables); d2l.ai's PyTorch code `vgg11_d2l`
+# (configuration A with every width divided by 4, its arch ((1, 16), (1, 32), (2, 64), (2, 128), (2, 128))).
+_VGG11_D2L = VGGConfig(layers=(16, M, 32, M, 64, 64, M, 128, 128, M, 128, 128, M))
+register(ModelSpec(
+    name="vgg11_d2l",
+    family="vgg",
+    config=_VGG11_D2L,
+    input_size=(1, 224, 224),
+    num_classes=10,
+    params=43_093_322,
+    params_total=43_093_322,
+    paper=PAPER,
+    notes=("configuration A of the paper's Table 1 at a quarter of its widths; d2l flattens the 128x7x7 map of a "
+           "224x224 image with no pool before the dense head: the zoo's pool to 7x7 is an identity there"),
+    **d2l_figures("8.2 (VGG), VGG(arch=((1, 16), (1, 32), (2, 64), (2, 128), (2, 128))) on 1x224x224 "
+                  "Fashion-MNIST, 10 classes", 43_093_322),
+))
