@@ -166,7 +166,7 @@ def train(model: str, dataset: str | os.PathLike = "digits", frameworks: Sequenc
         raise ValueError(f"{len(data.y_train)} training images make no batch of at least 2")
 
     settings = {
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
+        "dataset": data.name, "epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
         "weight_decay": weight_decay, "schedule": schedule, "seed": seed, "image_size": image_size,
         "train_images": int(len(data.y_train)), "test_images": int(len(data.y_test)),
         "train_accuracy_images": min(len(data.y_train), TRAIN_EVAL_IMAGES),

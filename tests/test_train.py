@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from compare import cli, train as training
-from compare.data import DatasetError, load_dataset, resize
+from compare.data import load_dataset
 from conftest import framework_params
 
 FRAMEWORKS = zoo.available_frameworks()
@@ -112,37 +112,6 @@ def test_digits_are_kept_small_and_batches_resized_scaled_and_split_by_class():
     assert abs(x.mean()) < 1e-4 and abs(x.std() - 1) < 1e-3
     again = load_dataset("digits", image_size=32, in_channels=3, seed=0)
     np.testing.assert_array_equal(again.y_test, data.y_test)
-
-
-def test_resize_is_bilinear_with_half_pixel_centres():
-    image = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
-    np.testing.assert_allclose(resize(image, 4)[0, 0, 0], [0, 0.25, 0.75, 1])
-
-
-def _npz(tmp_path, **arrays):
-    path = tmp_path / "data.npz"
-    np.savez(path, **arrays)
-    return path
-
-
-@pytest.mark.parametrize("make, message", [
-    (lambda tmp: "imagenet", "unknown dataset 'imagenet'"),
-    (lambda tmp: _npz(tmp, images=np.zeros((4, 8, 8)), y=np.arange(4)), "lacks array.*'x'"),
-    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, -1, 1])), r"labels must lie in \[0, 2\)"),
-    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.array([0, 1, 0.5, 1])), "integer class indices"),
-    (lambda tmp: _npz(tmp, x=np.zeros((4, 64)), y=np.arange(4)), "got 2-d array of shape"),
-    (lambda tmp: _npz(tmp, x=np.zeros((4, 1, 8, 8, 1)), y=np.arange(4)), "got 5-d array"),
-    (lambda tmp: _npz(tmp, x=np.zeros((4, 8, 8)), y=np.arange(3)), "one per image"),
-    (lambda tmp: tmp / "missing.npz", "does not exist"),
-])
-def test_bad_datasets_are_clear_errors(tmp_path, make, message):
-    with pytest.raises(DatasetError, match=message):
-        load_dataset(make(tmp_path), image_size=32, in_channels=1)
-
-
-def test_labels_beyond_the_class_count_are_an_error():
-    with pytest.raises(DatasetError, match=r"labels must lie in \[0, 5\); .* \(min 0, max 9\)"):
-        load_dataset("digits", image_size=8, in_channels=1, num_classes=5)
 
 
 def test_command_line_reports_bad_input(tmp_path, capsys):

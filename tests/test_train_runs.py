@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = dict(dataset="digits", epochs=3, batch_size=32, lr=0.05, limit=200, overrides={"dropout": 0.3})
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """Stands for Ctrl-C or a kill: not an error of one framework, which the run would record and go past."""
 
 
 def interrupt_at(epoch: int):
