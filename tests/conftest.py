@@ -36,11 +36,12 @@ MODELS = zoo.list_models()
 TABLE_CONFIGURATIONS = ("densenet264", *CIFAR_DENSENET_BC)
 # d2l.ai's variants (`*_d2l`; test_d2l.py checks each against d2l's own PyTorch code). Those made only of knobs
 # that other tests cross-check in every framework get the same two checks as the table configurations: VGG-11
-# at a quarter of vgg11's widths, and NiN and DenseNet on 1-channel images (test_classic.py, test_densenet.py).
-# The others are fully checked: LeNet's sigmoid, AlexNet's dropout_after, GoogLeNet without BatchNorm and ceil
-# mode, ResNet's shortcut_norm are cross-checked nowhere else.
+# at a quarter of vgg11's widths, NiN and DenseNet on 1-channel images (test_classic.py, test_densenet.py), and
+# AlexNet, whose one new knob (dropout after the ReLU) no inference check can see. The others are fully
+# checked: LeNet's sigmoid, GoogLeNet without BatchNorm and ceil mode, ResNet's shortcut_norm are
+# cross-checked nowhere else.
 D2L_VARIANTS = tuple(zoo.list_models("*_d2l"))
-D2L_COUNTED = ("vgg11_d2l", "nin_d2l", "densenet_d2l")
+D2L_COUNTED = ("alexnet_d2l", "vgg11_d2l", "nin_d2l", "densenet_d2l")
 FULLY_CHECKED = [name for name in MODELS if name not in TABLE_CONFIGURATIONS + D2L_COUNTED]
 # Height and width of the cheap forward/backward checks, where the architecture allows it.
 SMALL_SIZE = 32

@@ -71,7 +71,7 @@ def compare_process(*args: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     framework = zoo.REFERENCE_FRAMEWORK
-    args = ["train", "lenet5", "--dataset", "digits", "--frameworks", framework, "--epochs", "40", "--limit", "120",
+    args = ["train", "lenet5", "--dataset", "digits", "--frameworks", framework, "--epochs", "15", "--limit", "120",
             "--batch-size", "16", "--set", "dropout=0.3"]
     whole = compare_process(*args, "--out", str(tmp_path / "whole"))
     out = tmp_path / "killed"
@@ -80,7 +80,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
-            if checkpoint.exists() and checkpoints.peek(checkpoint)[0] >= 3:
+            if checkpoint.exists() and checkpoints.peek(checkpoint)[0] >= 2:
                 break
             time.sleep(0.05)
         assert process.poll() is None, "the run ended before it could be killed"
@@ -89,7 +89,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         process.kill()
         process.wait()
     finished = checkpoints.peek(checkpoint)[0]
-    assert 3 <= finished < 40
+    assert 2 <= finished < 15
     assert not (out / "train.json").exists()
     resumed = compare_process(*args, "--out", str(out), "--resume")
     for run in (whole, resumed):
@@ -98,7 +98,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
     saved = json.loads((out / "train.json").read_text())
-    assert len(saved["frameworks"][framework]["loss"]) == 40
+    assert len(saved["frameworks"][framework]["loss"]) == 15
 
 
 def test_resume_refuses_a_run_with_other_settings_and_a_folder_without_checkpoints(tmp_path, capsys):

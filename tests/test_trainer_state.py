@@ -89,7 +89,7 @@ def test_a_resumed_run_takes_the_steps_of_the_uninterrupted_one(framework, model
     _assert_same(c.state(), a.state())
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", ["lenet5"])  # every dropout layer of a framework draws from the same mechanism
 @pytest.mark.parametrize("framework", framework_params(FRAMEWORKS))
 def test_reseed_fixes_the_dropout_masks(framework, model):
     backend, batches = zoo.backend(framework), _batches(model, 2)
