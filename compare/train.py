@@ -402,7 +402,7 @@ def plot(results: Mapping[str, Any], path: str | os.PathLike) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     runs = {fw: run for fw, run in results["frameworks"].items() if run.get("loss")}  # not those that failed
@@ -418,6 +418,14 @@ def plot(results: Mapping[str, Any], path: str | os.PathLike) -> None:
         right.plot(epochs, 100 * np.asarray(run["train_accuracy"]), label=f"{fw} train",
                    **{**style, "linestyle": "--", "marker": None})
     left.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title="loss")
+    # Plain numbers, not powers of ten: at 1, 2 and 5 of each decade, or at every digit where the losses
+    # span less than a decade.
+    losses = np.array([loss for run in runs.values() for loss in run["loss"] if loss is not None], float)
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    narrow = losses.size and losses.max() < 10 * losses.min()
+    left.yaxis.set_major_locator(LogLocator(subs=np.arange(1.0, 10.0) if narrow else (1.0, 2.0, 5.0)))
+    left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    left.yaxis.set_minor_formatter(NullFormatter())
     right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for axis in (left, right):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
@@ -524,7 +532,7 @@ def plot_study(report: Mapping[str, Any], path: str | os.PathLike) -> None:
 
     trained = {model: entry for model, entry in report["models"].items() if "frameworks" in entry}
     frameworks = list(dict.fromkeys(fw for entry in trained.values() for fw in entry["frameworks"]))
-    figure, axis = plt.subplots(figsize=(max(5.0, 1.3 * len(trained) + 2), 4))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(trained) + 3), 4))
     width = 0.8 / max(len(frameworks), 1)
     for index, framework in enumerate(frameworks):
         heights = [100 * entry["frameworks"][framework]["test_accuracy"][-1]
@@ -535,7 +543,7 @@ def plot_study(report: Mapping[str, Any], path: str | os.PathLike) -> None:
     axis.set(ylabel="final test accuracy (%)", ylim=(0, 100), title=f"test accuracy on {report['dataset']}")
     axis.grid(axis="y", alpha=0.3)
     if frameworks:
-        axis.legend(loc="lower right")
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     figure.tight_layout()
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=120)
