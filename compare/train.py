@@ -466,7 +466,8 @@ def study(models: Sequence[str], dataset: str | os.PathLike = "digits", framewor
                               "models": {}}
     for model in models:
         folder = Path(out) / model
-        log(f"--- {model}: " + ", ".join(f"{key} {value}" for key, value in plans[model].items()))
+        log(f"--- {model}: " + ", ".join(f"{key} {value}" for key, value in plans[model].items()
+                                        if value not in (None, {})))
         try:
             results = train(model, dataset, frameworks, out=folder, recipe=recipe, log=log,
                             resume=resume and any((folder / "checkpoints").glob("*.safetensors")), **plans[model])
