@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import pickle
 import struct
@@ -569,3 +570,55 @@ def test_an_npz_is_kept_as_float32_and_recorded_with_its_checksum(tmp_path):
     assert data.x_train.dtype == np.float32 and data.x_train.shape == (6, 3, 4, 4) and data.scale == 1.0
     assert data.source["md5"] == hashlib.md5(path.read_bytes()).hexdigest()
     assert data.source["split"] == "70/30 stratified, seed 4" and "values as stored" in data.source["preprocessing"]
+
+
+# --- through the command line: download, cache and errors as `train` meets them ----------------------
+
+def test_train_downloads_through_the_mirror_then_trains_from_the_cache(tmp_path, monkeypatch, server, capsys):
+    from compare import cli
+
+    files = idx_files(n_train=40, n_test=20)
+    use_files(monkeypatch, "fashion-mnist", files)
+    server.files.update(files)
+    args = ["train", "lenet_d2l", "--dataset", "fashion-mnist", "--data-mirror", server.url, "--data-dir",
+            str(tmp_path / "data"), "--frameworks", "torch", "--epochs", "1", "--out", str(tmp_path / "run")]
+    assert cli.main(args) == 0
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert saved["dataset"] == "fashion-mnist" and saved["settings"]["train_images"] == 40
+    recorded = json.dumps(saved["data"])
+    assert all(md5(data) in recorded for data in files.values())  # the files trained on, by checksum
+    server.files.clear()  # the server has nothing now: the second run needs the cache only
+    requests = len(server.requests)
+    assert cli.main([*args, "--overwrite"]) == 0
+    assert len(server.requests) == requests
+
+
+def test_train_reports_a_bad_download_in_one_line_and_leaves_nothing(tmp_path, monkeypatch, server, capsys):
+    from compare import cli
+
+    files = idx_files()
+    use_files(monkeypatch, "fashion-mnist", files)
+    server.files.update(files)
+    server.files[IDX_NAMES[1]] = b"not the published file"
+    code = cli.main(["train", "lenet_d2l", "--dataset", "fashion-mnist", "--data-mirror", server.url, "--data-dir",
+                     str(tmp_path / "data"), "--frameworks", "torch", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("zoo-compare: error: --dataset: ") and IDX_NAMES[1] in err[-1]
+    assert md5(files[IDX_NAMES[1]]) in err[-1]  # the checksum expected
+    assert IDX_NAMES[1] not in leftovers(tmp_path / "data" / "fashion-mnist")
+    assert not (tmp_path / "run" / "train.json").exists()
+
+
+def test_train_takes_an_image_folder(tmp_path, capsys):
+    from compare import cli
+
+    root = tmp_path / "shapes"
+    for i in range(6):
+        write_image(root / "red" / f"{i}.png", (20 + i, 20), (200 + i, 0, 0))
+        write_image(root / "blue" / f"{i}.png", (20, 24 + i), (0, 0, 200 + i))
+    assert cli.main(["train", "lenet5", "--dataset", str(root), "--frameworks", "torch", "--epochs", "2",
+                     "--out", str(tmp_path / "run")]) == 0
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert saved["dataset"] == "shapes" and saved["settings"]["num_classes"] == 2
+    assert (tmp_path / "run" / "weights" / "torch.safetensors").exists()
