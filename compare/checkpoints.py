@@ -38,16 +38,23 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def save(path: str | os.PathLike, *, epoch: int, weights: Mapping[str, np.ndarray],
-         optimizer: Mapping[str, np.ndarray], settings: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+def write_tensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray],
+                  metadata: Mapping[str, str] | None = None) -> None:
+    """`tensors` as a safetensors file, written whole (a temporary file renamed into place)."""
     from safetensors.numpy import save
 
     # np.asarray, not ascontiguousarray: that makes a 0-d array 1-d.
-    tensors = {MODEL + name: np.asarray(array, order="C") for name, array in weights.items()}
-    tensors.update({OPTIMIZER + name: np.asarray(array, order="C") for name, array in optimizer.items()})
+    arrays = {name: np.asarray(array, order="C") for name, array in tensors.items()}
+    atomic_write_bytes(path, save(arrays, metadata=dict(metadata) if metadata else None))
+
+
+def save(path: str | os.PathLike, *, epoch: int, weights: Mapping[str, np.ndarray],
+         optimizer: Mapping[str, np.ndarray], settings: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+    tensors = {MODEL + name: array for name, array in weights.items()}
+    tensors.update({OPTIMIZER + name: array for name, array in optimizer.items()})
     metadata = {"format": FORMAT, "epoch": str(epoch), "settings": json.dumps(json_safe(settings)),
                 "record": json.dumps(json_safe(record))}
-    atomic_write_bytes(path, save(tensors, metadata=metadata))
+    write_tensors(path, tensors, metadata)
 
 
 def peek(path: str | os.PathLike) -> tuple[int, dict[str, Any]]:

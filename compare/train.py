@@ -305,7 +305,7 @@ class TrainingRun:
         if self.out is not None:
             folder = self.out / "weights"
             folder.mkdir(exist_ok=True)
-            atomic_write_bytes(folder / f"{framework}.safetensors", safetensors_bytes(backend.export_weights(built)))
+            checkpoints.write_tensors(folder / f"{framework}.safetensors", backend.export_weights(built))
         return record
 
     def save_checkpoint(self, framework: str, epoch: int, weights, optimizer, record) -> None:
@@ -323,12 +323,6 @@ class TrainingRun:
         for chunk, x in zip(chunks, batches_in_background(lambda chunk: self.data.batch(split, chunk), chunks)):
             correct += int((trainer.logits(trainer.prepare(x)).argmax(1) == labels[chunk]).sum())
         return correct / max(len(indices), 1)
-
-
-def safetensors_bytes(mapping: Mapping[str, np.ndarray]) -> bytes:
-    from safetensors.numpy import save
-
-    return save({name: np.ascontiguousarray(array) for name, array in mapping.items()})
 
 
 def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
